@@ -1,0 +1,83 @@
+"""``furiosa opt``: run a pass pipeline over a module and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from furiosa.errors import FuriosaError
+from furiosa.io import write_atomic
+from furiosa.ir.module import Module
+from furiosa.ir.parser import parse_file, parse_module
+from furiosa.ir.printer import print_module
+from furiosa.ir.verifier import verify_module
+from furiosa.passes import PassManager, registered_passes
+from furiosa.passes.base import option_name
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("opt", help="run a pass pipeline over a module",
+                       description="Run a pass pipeline over a module and print the resulting IR.")
+    p.add_argument("input", nargs="?", help="text IR file (.fir), or - for standard input")
+    p.add_argument("--pass-pipeline", default="", metavar="PIPELINE",
+                   help="passes to run, e.g. 'canonicalize,canonicalize{max-iterations=2}'")
+    p.add_argument("-o", "--output", metavar="OUTPUT", help="write the IR here instead of stdout")
+    p.add_argument("--print-ir-before-all", action="store_true", help="print the IR before each pass")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after each pass")
+    p.add_argument("--print-ir-after-change", action="store_true",
+                   help="print the IR after each pass that changed it")
+    p.add_argument("--timing", action="store_true", help="report the time each pass took")
+    p.add_argument("--pass-statistics", action="store_true", help="report each pass's statistics")
+    p.add_argument("--no-verify", action="store_true", help="do not verify the IR after each pass")
+    p.add_argument("--list-passes", action="store_true", help="list the passes and their options")
+    p.set_defaults(func=run)
+
+
+def list_passes() -> str:
+    lines = ["Available passes:"]
+    for name, cls in registered_passes().items():
+        lines.append(f"  {name}  -  {cls.SUMMARY or (cls.__doc__ or '').strip().splitlines()[0]}")
+        for f in cls.options():
+            tname = getattr(f.type, "__name__", str(f.type))
+            default = f.default
+            shown = ("true" if default else "false") if isinstance(default, bool) else default
+            lines.append(f"      {option_name(f.name)}=<{tname}>  (default: {shown})  "
+                         f"{f.metadata.get('help', '')}")
+    return "\n".join(lines) + "\n"
+
+
+def load_module(path: str) -> Module:
+    if path == "-":
+        return parse_module(sys.stdin.read(), "<stdin>")
+    suffix = Path(path).suffix.lower()
+    if suffix in (".onnx", ".tflite"):
+        raise FuriosaError(f"{path}: furiosa opt reads text IR (.fir) in this version; "
+                           f"{suffix} models are not read yet")
+    return parse_file(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_passes:
+        sys.stdout.write(list_passes())
+        return 0
+    if args.input is None:
+        raise FuriosaError("furiosa opt needs an INPUT file (or --list-passes)")
+    pm = PassManager(args.pass_pipeline, verify=not args.no_verify,
+                     print_ir_before_all=args.print_ir_before_all,
+                     print_ir_after_all=args.print_ir_after_all,
+                     print_ir_after_change=args.print_ir_after_change)
+    module = load_module(args.input)
+    if not args.no_verify:
+        verify_module(module)
+    pm.run(module)
+    text = print_module(module)
+    if args.output:
+        write_atomic(args.output, text.encode())
+    else:
+        sys.stdout.write(text)
+    if args.timing:
+        sys.stderr.write(pm.timing_report())
+    if args.pass_statistics:
+        sys.stderr.write(pm.statistics_report())
+    return 0

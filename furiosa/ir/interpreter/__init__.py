@@ -1,0 +1,130 @@
+"""The interpreter: executes any module with numpy.
+
+It is both the host executor (ops left on the host run here) and the oracle
+that checks passes: a pass is correct when the module computes the same thing
+before and after it. Kernels are registered per op class with :func:`kernel`;
+each takes the op and its operand arrays (None for an absent optional operand)
+and returns one array per result. Every result is checked against the op's
+declared type, so a kernel and its type rule cannot silently disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from furiosa.errors import FuriosaError, InterpreterError
+from furiosa.ir.core import Operation, Value
+from furiosa.ir.module import Module
+from furiosa.ir.types import shape_matches
+
+Kernel = Callable[..., Sequence[np.ndarray]]
+KERNELS: dict[type[Operation], Kernel] = {}
+
+
+def kernel(*op_classes: type[Operation]) -> Callable[[Kernel], Kernel]:
+    """Register ``fn(op, *arrays) -> list[array]`` as the kernel of each of ``op_classes``."""
+
+    def wrap(fn: Kernel) -> Kernel:
+        for cls in op_classes:
+            if cls in KERNELS:
+                raise ValueError(f"{cls.OP_NAME} has two kernels")
+            KERNELS[cls] = fn
+        return fn
+
+    return wrap
+
+
+def _load_kernels() -> None:
+    import furiosa.ir.interpreter.kernels  # noqa: F401  (registers every kernel)
+
+
+def kernel_for(op: Operation) -> Kernel:
+    _load_kernels()
+    fn = KERNELS.get(type(op))
+    if fn is None:
+        raise InterpreterError(f"{op.describe()} has no interpreter kernel")
+    return fn
+
+
+def has_kernel(op: Operation) -> bool:
+    _load_kernels()
+    return type(op) in KERNELS
+
+
+def run_op(op: Operation, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """Execute one op on operand arrays; results are checked against the declared types."""
+    fn = kernel_for(op)
+    try:
+        with np.errstate(all="ignore"):
+            outs = fn(op, *args)
+    except FuriosaError:
+        raise
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError, MemoryError) as e:
+        raise InterpreterError(f"{op.describe()} failed: {e}") from None
+    outs = list(outs)
+    if len(outs) != len(op.results):
+        raise InterpreterError(f"{op.describe()} kernel gave {len(outs)} results, expected {len(op.results)}")
+    checked = []
+    for i, (r, a) in enumerate(zip(op.results, outs, strict=True)):
+        a = np.asarray(a)
+        if a.dtype != r.type.dtype:
+            # Float kernels may compute wider; any other dtype difference is a kernel bug.
+            if a.dtype.kind != "f" or r.type.dtype.kind != "f":
+                raise InterpreterError(f"{op.describe()} result {i} has dtype {a.dtype} "
+                                       f"but its type is {r.type}")
+            a = a.astype(r.type.dtype)
+        if not shape_matches(a.shape, r.type.shape):
+            raise InterpreterError(f"{op.describe()} result {i} has shape {list(a.shape)} "
+                                   f"but its type is {r.type}")
+        checked.append(a)
+    return checked
+
+
+def interpret(module: Module, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+              *, keep: Sequence[Value] = ()) -> dict[str, np.ndarray]:
+    """Run ``module`` on ``inputs`` (by name, or in order) and return its outputs by name.
+
+    Values in ``keep`` are also returned, keyed by their printed name, for debugging.
+    """
+    env: dict[Value, np.ndarray] = {}
+    if not isinstance(inputs, Mapping):
+        seq = list(inputs)
+        if len(seq) != len(module.inputs):
+            raise InterpreterError(f"module @{module.name} takes {len(module.inputs)} inputs, got {len(seq)}")
+        inputs = {v.name or "": a for v, a in zip(module.inputs, seq, strict=True)}
+    unknown = sorted(set(inputs) - {v.name for v in module.inputs})
+    if unknown:
+        raise InterpreterError(f"module @{module.name} has no input named '{unknown[0]}'")
+    for v in module.inputs:
+        if v.name not in inputs:
+            raise InterpreterError(f"input '{v.name}' of module @{module.name} is missing")
+        a = np.asarray(inputs[v.name])
+        if not shape_matches(a.shape, v.type.shape):
+            raise InterpreterError(f"input '{v.name}' has shape {list(a.shape)}; expected {list(v.type.shape)}")
+        if a.dtype != v.type.dtype:
+            raise InterpreterError(f"input '{v.name}' has dtype {a.dtype}; expected {v.type.dtype}")
+        env[v] = a
+    ops = module.ops
+    # Free each intermediate after its last use so large models fit in memory.
+    last_use: dict[Value, int] = {}
+    for i, op in enumerate(ops):
+        for v in op.operands:
+            if v is not None:
+                last_use[v] = i
+    pinned = set(module.outputs) | set(keep)
+    for i, op in enumerate(ops):
+        args = [env[v] if v is not None else None for v in op.operands]
+        for r, a in zip(op.results, run_op(op, args), strict=True):
+            env[r] = a
+        for v in op.operands:
+            if v is not None and last_use.get(v) == i and v not in pinned and v.owner is not None:
+                env.pop(v, None)
+    result = {name: env[v] for v, name in zip(module.outputs, module.output_names, strict=True)}
+    if keep:
+        from furiosa.ir.printer import value_names
+
+        names = value_names(module)
+        result.update({names[v]: env[v] for v in keep})
+    return result

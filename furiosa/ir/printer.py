@@ -1,0 +1,149 @@
+"""Print a module as text. Deterministic: same module, same bytes.
+
+Syntax (see ``docs/ir.md``)::
+
+    func @name(%x: tensor<1x3xf32>) {
+      %0 = onnx.Relu(%x) : tensor<1x3xf32> loc("relu1")
+      %a, %b = onnx.Split(%0, %split) {axis = 1} : tensor<1x1xf32>, tensor<1x2xf32>
+      return %a, %b as "second"
+    }
+
+Values print under their own names where they have one (quoted when the name
+is not a plain identifier), numbered otherwise. Attributes equal to their
+declared default are omitted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+from furiosa.ir.core import Dense, Operation, Value
+from furiosa.ir.module import Module
+from furiosa.ir.types import ElementType, TensorType, format_float
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]*\Z")
+# Dense constants up to this many elements print as literal lists; larger ones as hex.
+LITERAL_LIMIT = 16
+
+
+def quote_name(name: str) -> str:
+    """A value or module name as it appears after ``%`` or ``@``."""
+    return name if _IDENT.match(name) else json.dumps(name)
+
+
+def value_names(module: Module) -> dict[Value, str]:
+    """The printed name (without ``%``) of every value: unique and deterministic."""
+    names: dict[Value, str] = {}
+    taken: set[str] = set()
+    counter = 0
+
+    def claim(v: Value) -> None:
+        nonlocal counter
+        if v.name is not None and v.name != "":
+            base = quote_name(v.name) if not v.name.isdigit() else json.dumps(v.name)
+            text, k = base, 0
+            while text in taken:
+                k += 1
+                text = quote_name(f"{v.name}_{k}")
+        else:
+            while str(counter) in taken:
+                counter += 1
+            text = str(counter)
+            counter += 1
+        taken.add(text)
+        names[v] = text
+
+    # Named values claim first so that numbering never steals a user's name.
+    values = list(module.values())
+    for v in values:
+        if v.name:
+            claim(v)
+    for v in values:
+        if not v.name:
+            claim(v)
+    return names
+
+
+def format_attr(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return format_float(float(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(format_attr(v) for v in value) + "]"
+    if isinstance(value, ElementType | TensorType):
+        return str(value)
+    if isinstance(value, Dense):
+        return format_dense(value)
+    raise TypeError(f"cannot print attribute value {value!r}")
+
+
+def format_dense(d: Dense) -> str:
+    arr = d.array
+    if arr.size <= LITERAL_LIMIT:
+        body = _format_literal(arr.tolist())
+    else:
+        little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        body = '"0x' + little.tobytes().hex().upper() + '"'
+    return f"dense<{body}> : {d.type}"
+
+
+def _format_literal(x: object) -> str:
+    if isinstance(x, list):
+        return "[" + ", ".join(_format_literal(v) for v in x) + "]"
+    return format_attr(x)
+
+
+def format_op(op: Operation, names: dict[Value, str]) -> str:
+    results = ", ".join("%" + names[r] for r in op.results)
+    operands = ", ".join("none" if v is None else "%" + names.get(v, "<dangling>") for v in op.operands)
+    parts = []
+    specs = op.attribute_specs()
+    for name, spec in specs.items():
+        value = getattr(op, name)
+        default = _default_of(type(op), name)
+        if value is None or (default is not _NO_DEFAULT and value == default and spec is not None):
+            continue
+        parts.append(f"{name} = {format_attr(value)}")
+    for name in sorted(op.extra):
+        parts.append(f"{quote_name(name)} = {format_attr(op.extra[name])}")
+    attr_text = " {" + ", ".join(parts) + "}" if parts else ""
+    types = ", ".join(str(r.type) for r in op.results)
+    loc = f" loc({json.dumps(op.loc)})" if op.loc is not None else ""
+    return f"{results} = {op.OP_NAME}({operands}){attr_text} : {types}{loc}"
+
+
+_NO_DEFAULT = object()
+
+
+def _default_of(cls: type[Operation], name: str) -> object:
+    import attrs
+
+    for f in attrs.fields(cls):
+        if f.name == name:
+            return _NO_DEFAULT if f.default is attrs.NOTHING else f.default
+    return _NO_DEFAULT
+
+
+def print_module(module: Module) -> str:
+    names = value_names(module)
+    args = ", ".join(f"%{names[v]}: {v.type}" for v in module.inputs)
+    lines = [f"func @{quote_name(module.name)}({args}) {{"]
+    for op in module.ops:
+        lines.append("  " + format_op(op, names))
+    outs = []
+    for v, out_name in zip(module.outputs, module.output_names, strict=True):
+        ref = "%" + names.get(v, "<dangling>")
+        printed = names.get(v)
+        same = printed in (out_name, quote_name(out_name))
+        outs.append(ref if same else f"{ref} as {json.dumps(out_name)}")
+    lines.append("  return " + ", ".join(outs) if outs else "  return")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

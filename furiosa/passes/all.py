@@ -1,0 +1,5 @@
+"""Imports every pass module so that each registers itself."""
+
+from furiosa.passes import canonicalize
+
+__all__ = ["canonicalize"]
