@@ -41,3 +41,19 @@ class PassError(FuriosaError):
 
 class PipelineParseError(PassError):
     """A pipeline string that does not parse; the message names the column."""
+
+
+class FrontendError(FuriosaError):
+    """A model file that cannot be imported; the message names the file and the node or tensor."""
+
+
+class ModelFileError(FrontendError):
+    """The file is missing, empty, unreadable, or not a model of the format its name says."""
+
+
+class UnsupportedModelError(FrontendError):
+    """A valid model that uses something the compiler does not take (opset, domain, operator)."""
+
+
+class DynamicShapeError(FrontendError):
+    """An input whose shape is not static and was not given by the caller."""

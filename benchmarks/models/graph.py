@@ -28,6 +28,9 @@ IR_VERSION = 8
 PRODUCER_NAME = "furiosa-model-zoo"
 PRODUCER_VERSION = "1.0"
 
+# Share of a spatial kernel's energy in its smooth component (see GraphBuilder._kernel).
+SMOOTH_ENERGY = 0.7
+
 FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64
 
@@ -141,7 +144,7 @@ class GraphBuilder:
         key = (int(arr.dtype.num), arr.shape, arr.tobytes())
         if key not in self._consts:
             name = self.unique(f"const_{len(self._consts)}", scoped=False)
-            self._inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+            self._inits.append(numpy_helper.from_array(np.require(arr, requirements="C"), name))
             self._consts[key] = name
         return self._consts[key]
 
@@ -162,8 +165,14 @@ class GraphBuilder:
         if name in self._names:
             raise ValueError(f"duplicate tensor name {name!r}")
         self._names.add(name)
-        self._inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self._inits.append(numpy_helper.from_array(np.require(array, requirements="C"), name))
         return name
+
+    def weight(self, base: str, array: np.ndarray) -> Tensor:
+        """A trainable initializer named ``<scope>.<base>``, used directly as an operand."""
+        name = self.unique(base)
+        self._inits.append(numpy_helper.from_array(np.require(array, requirements="C"), name))
+        return Tensor(name, tuple(array.shape))
 
     def op(
         self,
@@ -249,6 +258,22 @@ class GraphBuilder:
             raise ValueError(f"padding must have 4 entries, got {p}")
         return p  # type: ignore[return-value]
 
+    def _kernel(self, shape: tuple[int, int, int, int], gain: float) -> np.ndarray:
+        """He-scaled random kernel (variance ``gain / fan_in`` per tap).
+
+        Spatial kernels get a smooth component, as trained kernels have: white-noise taps
+        on natural images cancel most of the signal, and later layers then amplify
+        rounding noise far more than in a trained network.
+        """
+        out_ch, cin, kh, kw = shape
+        w = self.rng.standard_normal(shape)
+        if kh * kw > 1:
+            prof = np.outer(np.hanning(kh + 2)[1:-1], np.hanning(kw + 2)[1:-1])
+            prof *= math.sqrt(kh * kw / (prof * prof).sum())
+            dc = self.rng.standard_normal((out_ch, cin, 1, 1)) * prof
+            w = math.sqrt(1.0 - SMOOTH_ENERGY) * w + math.sqrt(SMOOTH_ENERGY) * dc
+        return (w * math.sqrt(gain / (cin * kh * kw))).astype(np.float32)
+
     def conv(
         self,
         x: Tensor,
@@ -280,8 +305,7 @@ class GraphBuilder:
             conv_out(h, kh, stride, pads[0], pads[2], dilation),
             conv_out(w, kw, stride, pads[1], pads[3], dilation),
         )
-        weight = self.rng.standard_normal((out_ch, c // group, kh, kw), dtype=np.float32)
-        weight *= np.float32(math.sqrt(gain / ((c // group) * kh * kw)))
+        weight = self._kernel((out_ch, c // group, kh, kw), gain)
         b = np.zeros(out_ch) if bias_init is None else np.asarray(bias_init, dtype=np.float64)
         value = None
         if x.value is not None:
@@ -310,12 +334,17 @@ class GraphBuilder:
     def batchnorm(
         self, x: Tensor, *, gamma: tuple[float, float] = (0.6, 1.4), name: str = "bn"
     ) -> Tensor:
-        """BatchNormalization whose running statistics are those of its calibration input."""
+        """BatchNormalization whose running statistics are those of its calibration input.
+
+        The learned scale is drawn from ``gamma`` and the shift in proportion to it, so a
+        small-scale BN (the last one of a residual branch) does not pile offsets onto the
+        residual stream.
+        """
         if x.value is None:
             raise ValueError(f"{x.name}: BatchNormalization needs a calibration value")
         c = x.channels
         scale = self.rng.uniform(*gamma, size=c).astype(np.float32)
-        shift = self.rng.normal(0.0, 0.2, size=c).astype(np.float32)
+        shift = self.rng.normal(0.0, 0.1 * (gamma[0] + gamma[1]), size=c).astype(np.float32)
         mean, var = (a.astype(np.float32) for a in ref.batch_stats(x.value))
         node = self.node_name(name)
         inputs = [
@@ -417,18 +446,35 @@ class GraphBuilder:
         out_features: int,
         *,
         gain: float = 1.0,
+        std: float | None = None,
         center: bool = False,
+        classifier: bool = False,
         name: str = "fc",
     ) -> Tensor:
-        """Gemm(x, W^T) + b as exported from a PyTorch Linear: W is [out, in]."""
+        """Gemm(x, W^T) + b as exported from a PyTorch Linear: W is [out, in].
+
+        Weights have variance ``gain / fan_in`` unless ``std`` is given.  ``center``
+        subtracts the calibration batch's mean response from the bias.  ``classifier``
+        adds to W random combinations of the calibration batch's centred features: a
+        trained head reads the directions its features vary in, while an isotropic
+        random one mostly reads directions where only noise lives, which leaves its
+        top-1 at the mercy of rounding.
+        """
         n, k = x.shape
-        weight = self.rng.standard_normal((out_features, k), dtype=np.float32)
-        weight *= np.float32(math.sqrt(gain / k))
-        bias = self.rng.normal(0.0, 0.01, size=out_features)
-        if center:
-            if x.value is None:
-                raise ValueError("center=True needs a calibration value")
-            bias = bias - ref.round_sig(x.value.mean(axis=0) @ weight.T.astype(np.float64))
+        weight = self.rng.standard_normal((out_features, k))
+        weight *= math.sqrt(gain / k) if std is None else std
+        bias = self.rng.normal(0.0, 0.01 if std is None else std, size=out_features)
+        if (center or classifier) and x.value is None:
+            raise ValueError("center / classifier need a calibration value")
+        if classifier:
+            feats = x.value - x.value.mean(axis=0)  # type: ignore[union-attr]
+            feats /= np.sqrt((feats * feats).mean())
+            mix = self.rng.standard_normal((out_features, feats.shape[0]))
+            weight += math.sqrt(gain / feats.shape[0]) / math.sqrt(k) * (mix @ feats)
+        weight = ref.round_sig(weight, 20).astype(np.float32)
+        if center or classifier:
+            response = x.value.mean(axis=0) @ weight.T.astype(np.float64)  # type: ignore[union-attr]
+            bias = bias - ref.round_sig(response)
         node = self.node_name(name)
         inputs = [
             x.name,

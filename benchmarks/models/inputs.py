@@ -93,7 +93,9 @@ def token_batch(
     return ids, mask, segments
 
 
-def sample(specs: list[InputSpec], n: int, seed: int | str = 0, *, vocab: int = 30522) -> list[dict[str, np.ndarray]]:
+def sample(
+    specs: list[InputSpec], n: int, seed: int | str = 0, *, vocab: int = 30522
+) -> list[dict[str, np.ndarray]]:
     """``n`` seeded feeds for a model's inputs (batch 1 each), as onnxruntime takes them."""
     rng = np.random.default_rng(seed_for(str(seed), 1))
     feeds: list[dict[str, np.ndarray]] = [{} for _ in range(n)]

@@ -21,7 +21,7 @@ WIDTHS = (64, 128, 256, 512)
 
 # The last BN of a residual branch gets a smaller scale, as in trained ResNets, so the
 # residual stream grows slowly with depth.
-_LAST_GAMMA = (0.2, 0.6)
+_LAST_GAMMA = (0.1, 0.3)
 
 
 def basic_block(g: GraphBuilder, x: Tensor, width: int, stride: int) -> Tensor:
@@ -62,10 +62,10 @@ def stage(
 def build_resnet(name: str, depth: int, seed: int = 0, num_classes: int = 1000) -> onnx.ModelProto:
     g = GraphBuilder(name, seed)
     kind, blocks = DEPTHS[depth]
-    calib = calibration_images(name, seed, 4, (224, 224), "imagenet")
+    calib = calibration_images(name, seed, 16, (160, 160), "imagenet")
     x = stem(g, g.input("input", (1, 3, 224, 224), calib=calib))
     for i, (n, width) in enumerate(zip(blocks, WIDTHS, strict=True)):
         x = stage(g, x, i + 1, kind, n, width, 1 if i == 0 else 2)
     x = g.flatten(g.global_avg_pool(x))
-    g.output(g.gemm(x, num_classes, center=True, name="fc"), "logits")
+    g.output(g.gemm(x, num_classes, classifier=True, name="fc"), "logits")
     return g.build(f"ResNet-{depth} (torchvision layout, v1.5 strides), seeded random weights")

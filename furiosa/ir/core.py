@@ -96,7 +96,9 @@ class Dense:
                 arr = arr.reshape(type.shape)
             else:
                 raise IRError(f"dense value of shape {list(arr.shape)} does not match {type}")
-        arr = np.ascontiguousarray(arr)
+        if arr.flags.writeable or not arr.flags.c_contiguous:
+            # Own a private, frozen copy: the caller's array stays writable and cannot alias us.
+            arr = np.array(arr, order="C", copy=True)
         arr.flags.writeable = False
         self.array = arr
         self.type = type
@@ -419,12 +421,56 @@ class Operation:
         return f"<{self.describe()}>"
 
 
+# Constant-valued subgraphs larger than this are not evaluated during type inference: only
+# shape-like values (a few dozen elements) ever need to be, and big ones would cost real time.
+CONSTANT_EVAL_LIMIT = 1 << 16
+
+
 def constant_value(v: Value | None) -> np.ndarray | None:
-    """The array behind a value produced by a constant op, else None."""
+    """The value of ``v`` when it is known without running the model, else None.
+
+    Known means: produced by a constant op, by an op that knows its value from types alone
+    (``static_value``, e.g. Shape of a static tensor), or by a pure op whose operands are all
+    known — evaluated with the interpreter's own kernel. That is how exporters' shape
+    arithmetic (Shape -> Gather -> Concat -> Reshape) gives static shapes.
+    """
+    return _constant_value(v, {})
+
+
+def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
     if v is None or v.owner is None:
         return None
-    getter = getattr(v.owner, "constant_array", None)
-    return getter() if getter is not None else None
+    op = v.owner
+    getter = getattr(op, "constant_array", None)
+    if getter is not None:
+        return getter()
+    key = id(v)
+    if key in memo:
+        return memo[key]
+    memo[key] = None  # a cycle (in unverified IR) must not recurse forever
+    result = None
+    static = getattr(op, "static_value", None)
+    if static is not None:
+        values = static()
+        result = values[v.index] if values is not None else None
+    elif op.PURE and all(r.type.is_static and r.type.size <= CONSTANT_EVAL_LIMIT for r in op.results):
+        args = []
+        for a in op.operands:
+            c = _constant_value(a, memo) if a is not None else None
+            if a is not None and c is None:
+                break
+            args.append(c)
+        else:
+            from furiosa.errors import FuriosaError
+            from furiosa.ir.interpreter import has_kernel, run_op
+
+            if has_kernel(op):
+                try:
+                    result = run_op(op, args)[v.index]
+                except FuriosaError:
+                    result = None
+    memo[key] = result
+    return result
 
 
 def op_def(name: str) -> Callable[[type[OpT]], type[OpT]]:

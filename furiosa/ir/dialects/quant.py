@@ -1,1 +1,740 @@
-"""(being written)"""
+"""The ``quant`` dialect: integer arithmetic on quantized tensors, as the NPU performs it.
+
+Each op computes exactly what the TFLite int8 reference kernel of its kind computes (NCHW,
+the layout of the onnx dialect). Operands and results are quantized tensors (``quant<...>``
+over i8/u8; the interpreter holds their stored integers). Requantization is explicit: the
+fixed-point ``multiplier``/``shift`` attributes (see :mod:`furiosa.ir.quantization`) and the
+result's ``output_scale``/``output_zero_point`` are attributes, so passes, the backend and the
+simulator read the same numbers. Each op's ``from_scales`` constructor derives them from the
+operands' and the output's quantization, as TFLite's kernels do in their Prepare step.
+
+``activation_min``/``activation_max`` are a fused ReLU/ReLU6-style clamp in the output's
+integer domain (absent: the output type's range).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Self
+
+import attrs
+import numpy as np
+
+from furiosa.errors import IRError
+from furiosa.ir.core import AttrKind, Dense, Operation, Value, attribute, op_def, operand, result
+from furiosa.ir.dialects.common import QUANT_STORAGE, broadcast_shapes, normalize_axis
+from furiosa.ir.quantization import (
+    IDENTITY_MULTIPLIER,
+    INT32_MAX,
+    MAX_SHIFT,
+    MIN_SHIFT,
+    activation_range,
+    lookup_table,
+    quantize_multiplier,
+)
+from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
+
+E = ElementType
+# TFLite accepts a bias whose scale differs from input_scale · weight_scale by this relative amount.
+BIAS_SCALE_TOLERANCE = 1e-6
+
+
+# --------------------------------------------------------------------------- attribute checks
+
+
+def _multiplier_ok(m: int) -> bool:
+    return 0 <= m <= INT32_MAX
+
+
+def _shift_ok(s: int) -> bool:
+    return MIN_SHIFT <= s <= MAX_SHIFT
+
+
+def _all(pred: Callable[[int], bool]) -> Callable[[tuple[int, ...]], bool]:
+    return lambda values: len(values) >= 1 and all(pred(v) for v in values)
+
+
+MULTIPLIER_TEXT = f"in [0, {INT32_MAX}]"
+SHIFT_TEXT = f"in [{MIN_SHIFT}, {MAX_SHIFT}]"
+
+
+def multiplier_attr() -> Any:
+    return attribute(AttrKind.INT, check=_multiplier_ok, check_text=MULTIPLIER_TEXT)
+
+
+def shift_attr() -> Any:
+    return attribute(AttrKind.INT, check=_shift_ok, check_text=SHIFT_TEXT)
+
+
+def multipliers_attr() -> Any:
+    return attribute(AttrKind.INTS, check=_all(_multiplier_ok),
+                     check_text=f"one or more integers {MULTIPLIER_TEXT}")
+
+
+def shifts_attr() -> Any:
+    return attribute(AttrKind.INTS, check=_all(_shift_ok),
+                     check_text=f"one or more integers {SHIFT_TEXT}")
+
+
+def _positive(values: tuple[int, ...]) -> bool:
+    return all(v >= 1 for v in values)
+
+
+def _non_negative(values: tuple[int, ...]) -> bool:
+    return all(v >= 0 for v in values)
+
+
+def strides_attr() -> Any:
+    return attribute(AttrKind.INTS, None, check=_positive, check_text=">= 1")
+
+
+def pads_attr() -> Any:
+    return attribute(AttrKind.INTS, None, check=_non_negative, check_text=">= 0")
+
+
+def dilations_attr() -> Any:
+    return attribute(AttrKind.INTS, None, check=_positive, check_text=">= 1")
+
+
+# --------------------------------------------------------------------------- operand checks
+
+
+def per_tensor_quant(op: Operation, name: str, value: Value | None = None) -> Quantization:
+    """The per-tensor quantization of operand ``name`` (an error when it has none, or per axis)."""
+    v = value if value is not None else op.operand(name)
+    if v is None:
+        raise op.error(f"operand '{name}' is absent")
+    q = v.type.quant
+    if q is None:
+        raise op.error(f"operand '{name}' must be quantized; its type is {v.type}")
+    if not q.is_per_tensor:
+        raise op.error(f"operand '{name}' must be quantized per tensor, not per axis")
+    return q
+
+
+def check_activation_bounds(op: Clamped, element: ElementType) -> None:
+    lo, hi = op.activation_min, op.activation_max
+    for name, v in (("activation_min", lo), ("activation_max", hi)):
+        if v is not None and not element.min <= v <= element.max:
+            raise op.error(f"attribute '{name}' is {v}; it must lie in the {element} range "
+                           f"[{element.min}, {element.max}]")
+    if lo is not None and hi is not None and lo > hi:
+        raise op.error(f"activation_min {lo} is greater than activation_max {hi}")
+
+
+def activation_bounds(op: Clamped, element: ElementType) -> tuple[int, int]:
+    """The op's output clamp as integers (the element range where an attribute is absent)."""
+    lo, hi = op.activation_min, op.activation_max
+    return (int(element.min) if lo is None else lo, int(element.max) if hi is None else hi)
+
+
+def _check_per_channel(op: Operation, names: Sequence[str], count: int, what: str) -> None:
+    """Each named INTS attribute holds one value, or ``count`` values (one per ``what``)."""
+    lengths = {len(getattr(op, n)) for n in names}
+    if len(lengths) != 1:
+        raise op.error(f"attributes {' and '.join(repr(n) for n in names)} must have equal lengths")
+    n = lengths.pop()
+    if n not in (1, count) and count != DYNAMIC:
+        raise op.error(f"attribute '{names[0]}' has {n} values; expected 1 or {count} "
+                       f"(one per {what})")
+
+
+def _check_bias(op: Operation, bias: Value, channels: int, x_scale: float,
+                w_quant: Quantization) -> None:
+    t = bias.type
+    if t.rank != 1 or (t.shape[0] != channels and DYNAMIC not in (t.shape[0], channels)):
+        raise op.error(f"operand 'bias' must have shape [{channels}], not {list(t.shape)}")
+    q = t.quant
+    if q is None:
+        raise op.error("operand 'bias' must be quantized "
+                       "(scale input_scale · weight_scale, zero point 0)")
+    if any(z != 0 for z in q.zero_point):
+        raise op.error("operand 'bias' must have zero point 0")
+    if q.axis not in (None, 0):
+        raise op.error("operand 'bias' must be quantized per tensor or along its only axis")
+    expected = [x_scale * s for s in w_quant.scale]
+    n = max(len(expected), len(q.scale))
+    for i in range(n):
+        want = expected[i if len(expected) > 1 else 0]
+        got = q.scale[i if len(q.scale) > 1 else 0]
+        if abs(got - want) > BIAS_SCALE_TOLERANCE * min(got, want):
+            raise op.error(f"operand 'bias' has scale {got} at channel {i}; expected "
+                           f"input_scale · weight_scale = {want}")
+
+
+def _symmetric_weights(op: Operation, name: str, axis: int) -> Quantization:
+    """Quantization of a weight operand: zero points 0, per tensor or along ``axis``."""
+    t = op.type_of(name)
+    q = t.quant
+    if q is None:
+        raise op.error(f"operand '{name}' must be quantized; its type is {t}")
+    if any(z != 0 for z in q.zero_point):
+        raise op.error(f"operand '{name}' must be symmetric (zero point 0), "
+                       f"not zero points {list(q.zero_point)}")
+    if q.axis is not None and q.axis != axis:
+        raise op.error(f"operand '{name}' must be quantized per tensor or along axis {axis}, "
+                       f"not axis {q.axis}")
+    return q
+
+
+def _output_quant(op_name: str, output: Quantization) -> Quantization:
+    if not output.is_per_tensor:
+        raise IRError(f"{op_name}: the output must be quantized per tensor")
+    return output
+
+
+def _input_quant(op_name: str, v: Value, name: str) -> Quantization:
+    q = v.type.quant
+    if q is None:
+        raise IRError(f"{op_name}: operand '{name}' must be quantized; its type is {v.type}")
+    return q
+
+
+def _clamp_attrs(output: Quantization, element: ElementType,
+                 clamp: tuple[float | None, float | None] | None) -> dict[str, int | None]:
+    if clamp is None:
+        return {}
+    lo, hi = activation_range(output, element, clamp[0], clamp[1])
+    # An unbounded side stays absent rather than spelling out the type's limit.
+    return {"activation_min": None if clamp[0] is None else lo,
+            "activation_max": None if clamp[1] is None else hi}
+
+
+def _multipliers(reals: Sequence[float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    pairs = [quantize_multiplier(r) for r in reals]
+    return tuple(m for m, _ in pairs), tuple(s for _, s in pairs)
+
+
+# --------------------------------------------------------------------------- window geometry
+
+
+@attrs.frozen
+class Window:
+    """A convolution or pooling window over the spatial axes; pads as ONNX (begins, then ends)."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]
+    dilations: tuple[int, ...]
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        """The dilated kernel size along each axis."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations, strict=True))
+
+    def output_shape(self, op: Operation, spatial: Sequence[int]) -> tuple[int, ...]:
+        """Output spatial dims (floor rounding); dynamic input dims stay dynamic."""
+        n = len(self.kernel)
+        out = []
+        for i, (size, ext, s) in enumerate(zip(spatial, self.extent, self.strides, strict=True)):
+            if size == DYNAMIC:
+                out.append(DYNAMIC)
+                continue
+            total = size + self.pads[i] + self.pads[i + n]
+            if total < ext:
+                raise op.error(f"spatial axis {i} has {total} elements with padding, fewer than "
+                               f"the window's {ext}")
+            out.append((total - ext) // s + 1)
+        return tuple(out)
+
+
+def window_of(op: Operation, kernel: Sequence[int], strides: Sequence[int] | None,
+              pads: Sequence[int] | None, dilations: Sequence[int] | None) -> Window:
+    """Resolve absent strides/pads/dilations to their defaults and check their lengths."""
+    n = len(kernel)
+    if n == 0:
+        raise op.error("needs at least one spatial axis")
+    for name, value, want in (("strides", strides, n), ("pads", pads, 2 * n),
+                              ("dilations", dilations, n)):
+        if value is not None and len(value) != want:
+            raise op.error(f"attribute '{name}' has {len(value)} values; expected {want}")
+    w = Window(tuple(kernel), tuple(strides or (1,) * n), tuple(pads or (0,) * (2 * n)),
+               tuple(dilations or (1,) * n))
+    for i, ext in enumerate(w.extent):
+        if w.pads[i] >= ext or w.pads[i + n] >= ext:
+            raise op.error(f"pads {list(w.pads)} must be smaller than the window ({ext}) "
+                           f"on axis {i}")
+    return w
+
+
+def _spatial_input(op: Operation, name: str) -> TensorType:
+    t = op.type_of(name)
+    if t.rank < 3:
+        raise op.error(f"operand '{name}' must be N x C x spatial..., not rank {t.rank}")
+    return t
+
+
+# --------------------------------------------------------------------------- base
+
+
+@attrs.define(kw_only=True, eq=False, repr=False)
+class RescalingOp(Operation):
+    """A quant op whose result has its own per-tensor scale and zero point (attributes)."""
+
+    output_scale: float = attribute(AttrKind.FLOAT, check=lambda s: s > 0 and math.isfinite(s),
+                                    check_text="a positive finite number")
+    output_zero_point: int = attribute(AttrKind.INT, 0)
+
+    @property
+    def output_quant(self) -> Quantization:
+        return Quantization.per_tensor(self.output_scale, self.output_zero_point)
+
+    def output_type(self, shape: Sequence[int], element: ElementType) -> TensorType:
+        try:
+            return TensorType(tuple(shape), element, self.output_quant)
+        except IRError as e:
+            raise self.error(str(e)) from None
+
+
+# --------------------------------------------------------------------------- convolution and matmul
+
+
+@op_def("quant.Conv")
+class Conv(RescalingOp):
+    """clamp(MBQM(Σ (x - x_zp)·w + bias, multiplier, shift) + y_zp) over NCHW conv windows."""
+
+    OPERANDS = (operand("input", QUANT_STORAGE), operand("weights", {E.I8}),
+                operand("bias", {E.I32}, optional=True))
+    RESULTS = (result("output"),)
+    strides: tuple[int, ...] | None = strides_attr()
+    pads: tuple[int, ...] | None = pads_attr()
+    dilations: tuple[int, ...] | None = dilations_attr()
+    group: int = attribute(AttrKind.INT, 1, check=lambda g: g >= 1, check_text=">= 1")
+    multiplier: tuple[int, ...] = multipliers_attr()
+    shift: tuple[int, ...] = shifts_attr()
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    def window(self) -> Window:
+        w = self.type_of("weights")
+        return window_of(self, w.shape[2:], self.strides, self.pads, self.dilations)
+
+    def infer_types(self) -> list[TensorType]:
+        x = _spatial_input(self, "input")
+        per_tensor_quant(self, "input")
+        w = self.type_of("weights")
+        if w.rank != x.rank:
+            raise self.error(f"operand 'weights' has rank {w.rank}; expected {x.rank} "
+                             "like the input")
+        m, cg = w.shape[0], w.shape[1]
+        if m % self.group:
+            raise self.error(f"{m} output channels do not divide into {self.group} groups")
+        c = x.shape[1]
+        if c != DYNAMIC and c != cg * self.group:
+            raise self.error(f"input has {c} channels but weights take {cg} per group "
+                             f"x {self.group} groups")
+        spatial = self.window().output_shape(self, x.shape[2:])
+        return [self.output_type((x.shape[0], m, *spatial), x.element)]
+
+    def verify_op(self) -> None:
+        xq = per_tensor_quant(self, "input")
+        wq = _symmetric_weights(self, "weights", 0)
+        m = self.type_of("weights").shape[0]
+        _check_per_channel(self, ("multiplier", "shift"), m, "output channel")
+        bias = self.operand("bias")
+        if bias is not None:
+            _check_bias(self, bias, m, xq.scale[0], wq)
+        check_activation_bounds(self, self.type_of("input").element)
+
+    @classmethod
+    def from_scales(cls, input: Value, weights: Value, bias: Value | None, output: Quantization, *,
+                    clamp: tuple[float | None, float | None] | None = None, loc: str | None = None,
+                    **attributes: Any) -> Conv:
+        """Build with multipliers ``input_scale · weight_scale[c] / output_scale`` (per channel).
+
+        ``clamp`` gives a fused activation's real bounds, e.g. ``(0, 6)`` for ReLU6.
+        """
+        x_scale = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        w_scales = _input_quant(cls.OP_NAME, weights, "weights").scale
+        out = _output_quant(cls.OP_NAME, output)
+        mult, shift = _multipliers([x_scale * s / out.scale[0] for s in w_scales])
+        return cls.build(input, weights, bias, loc=loc, multiplier=mult, shift=shift,
+                         output_scale=out.scale[0], output_zero_point=out.zero_point[0],
+                         **_clamp_attrs(out, input.type.element, clamp), **attributes)
+
+
+@op_def("quant.MatMul")
+class MatMul(RescalingOp):
+    """clamp(MBQM(Σ_k (a - a_zp)·(b - b_zp) + bias, multiplier, shift) + y_zp), batched as numpy.
+
+    Covers TFLite FULLY_CONNECTED (constant B, per-tensor or per-column weights, bias) and
+    BATCH_MATMUL (two activations with zero points).
+    """
+
+    OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
+                operand("bias", {E.I32}, optional=True))
+    RESULTS = (result("output"),)
+    multiplier: tuple[int, ...] = multipliers_attr()
+    shift: tuple[int, ...] = shifts_attr()
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    def infer_types(self) -> list[TensorType]:
+        a, b = self.type_of("A"), self.type_of("B")
+        per_tensor_quant(self, "A")
+        if a.rank == 0 or b.rank == 0:
+            raise self.error("operands must have rank 1 or more")
+        if b.quant is None:
+            raise self.error(f"operand 'B' must be quantized; its type is {b}")
+        a_shape = (1, *a.shape) if a.rank == 1 else a.shape
+        b_shape = (*b.shape, 1) if b.rank == 1 else b.shape
+        ka, kb = a_shape[-1], b_shape[-2]
+        if DYNAMIC not in (ka, kb) and ka != kb:
+            raise self.error(f"inner dimensions differ: A {list(a.shape)} and B {list(b.shape)}")
+        batch = broadcast_shapes(self, a_shape[:-2], b_shape[:-2])
+        rows = () if a.rank == 1 else (a_shape[-2],)
+        cols = () if b.rank == 1 else (b_shape[-1],)
+        return [self.output_type((*batch, *rows, *cols), a.element)]
+
+    def verify_op(self) -> None:
+        a_scale = per_tensor_quant(self, "A").scale[0]
+        b = self.type_of("B")
+        bq = b.quant
+        assert bq is not None  # infer_types checks it
+        columns = b.shape[-1] if b.rank >= 2 else 1
+        if not bq.is_per_tensor:
+            _symmetric_weights(self, "B", b.rank - 1)
+            if b.rank < 2:
+                raise self.error("a rank-1 operand 'B' must be quantized per tensor")
+        _check_per_channel(self, ("multiplier", "shift"), columns, "column of B")
+        bias = self.operand("bias")
+        if bias is not None:
+            if b.rank < 2:
+                raise self.error("a bias needs operand 'B' of rank 2 or more")
+            _check_bias(self, bias, columns, a_scale, bq)
+        check_activation_bounds(self, self.type_of("A").element)
+
+    @classmethod
+    def from_scales(cls, a: Value, b: Value, bias: Value | None, output: Quantization, *,
+                    clamp: tuple[float | None, float | None] | None = None,
+                    loc: str | None = None) -> MatMul:
+        """Build with multipliers ``a_scale · b_scale[j] / output_scale`` (per column of B)."""
+        a_scale = _input_quant(cls.OP_NAME, a, "A").scale[0]
+        b_scales = _input_quant(cls.OP_NAME, b, "B").scale
+        out = _output_quant(cls.OP_NAME, output)
+        mult, shift = _multipliers([a_scale * s / out.scale[0] for s in b_scales])
+        return cls.build(a, b, bias, loc=loc, multiplier=mult, shift=shift,
+                         output_scale=out.scale[0], output_zero_point=out.zero_point[0],
+                         **_clamp_attrs(out, a.type.element, clamp))
+
+
+# --------------------------------------------------------------------------- element-wise
+
+
+@attrs.define(kw_only=True, eq=False, repr=False)
+class _Binary(RescalingOp):
+    """Two broadcast per-tensor quantized operands of one element type; result of that type."""
+
+    OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE))
+    RESULTS = (result("output"),)
+
+    def infer_types(self) -> list[TensorType]:
+        a, b = self.type_of("A"), self.type_of("B")
+        per_tensor_quant(self, "A")
+        per_tensor_quant(self, "B")
+        if a.element != b.element:
+            raise self.error(f"operands 'A' ({a.element}) and 'B' ({b.element}) must have the "
+                             "same element type")
+        return [self.output_type(broadcast_shapes(self, a.shape, b.shape), a.element)]
+
+    def verify_op(self) -> None:
+        check_activation_bounds(self, self.type_of("A").element)
+
+
+@attrs.define(kw_only=True, eq=False, repr=False)
+class _AddOrSub(_Binary):
+    """TFLite int8 ADD/SUB: both inputs are shifted left by ``left_shift``, rescaled to a common
+    scale, combined, then rescaled to the output."""
+
+    left_shift: int = attribute(AttrKind.INT, 20, check=lambda s: 0 <= s <= 30,
+                                check_text="in [0, 30]")
+    a_multiplier: int = multiplier_attr()
+    a_shift: int = shift_attr()
+    b_multiplier: int = multiplier_attr()
+    b_shift: int = shift_attr()
+    output_multiplier: int = multiplier_attr()
+    output_shift: int = shift_attr()
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    @classmethod
+    def from_scales(cls, a: Value, b: Value, output: Quantization, *,
+                    clamp: tuple[float | None, float | None] | None = None,
+                    loc: str | None = None) -> Self:
+        """Build with TFLite's ADD/SUB parameters (left shift 20, inputs rescaled to twice the
+        larger input scale)."""
+        sa = _input_quant(cls.OP_NAME, a, "A").scale[0]
+        sb = _input_quant(cls.OP_NAME, b, "B").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        left_shift = 20
+        twice_max = 2 * max(sa, sb)
+        am, ash = quantize_multiplier(sa / twice_max)
+        bm, bsh = quantize_multiplier(sb / twice_max)
+        om, osh = quantize_multiplier(twice_max / ((1 << left_shift) * out.scale[0]))
+        return cls.build(a, b, loc=loc, left_shift=left_shift, a_multiplier=am, a_shift=ash,
+                         b_multiplier=bm, b_shift=bsh, output_multiplier=om, output_shift=osh,
+                         output_scale=out.scale[0], output_zero_point=out.zero_point[0],
+                         **_clamp_attrs(out, a.type.element, clamp))
+
+
+@op_def("quant.Add")
+class Add(_AddOrSub):
+    """TFLite int8 ADD: clamp(MBQM(A' + B', output_multiplier, output_shift) + y_zp), where
+    A' = MBQM((a - a_zp)·2^left_shift, a_multiplier, a_shift) and B' likewise."""
+
+
+@op_def("quant.Sub")
+class Sub(_AddOrSub):
+    """TFLite int8 SUB: clamp(MBQM(A' - B', output_multiplier, output_shift) + y_zp), where
+    A' = MBQM((a - a_zp)·2^left_shift, a_multiplier, a_shift) and B' likewise."""
+
+
+@op_def("quant.Mul")
+class Mul(_Binary):
+    """TFLite int8 MUL: clamp(MBQM((a - a_zp)·(b - b_zp), multiplier, shift) + y_zp)."""
+
+    multiplier: int = multiplier_attr()
+    shift: int = shift_attr()
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    @classmethod
+    def from_scales(cls, a: Value, b: Value, output: Quantization, *,
+                    clamp: tuple[float | None, float | None] | None = None,
+                    loc: str | None = None) -> Mul:
+        """Build with multiplier ``a_scale · b_scale / output_scale``."""
+        sa = _input_quant(cls.OP_NAME, a, "A").scale[0]
+        sb = _input_quant(cls.OP_NAME, b, "B").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        m, s = quantize_multiplier(sa * sb / out.scale[0])
+        return cls.build(a, b, loc=loc, multiplier=m, shift=s, output_scale=out.scale[0],
+                         output_zero_point=out.zero_point[0],
+                         **_clamp_attrs(out, a.type.element, clamp))
+
+
+@op_def("quant.Requantize")
+class Requantize(RescalingOp):
+    """TFLite QUANTIZE of 8-bit to 8-bit: clamp(MBQM(x - x_zp, multiplier, shift) + y_zp)."""
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    to: ElementType = attribute(AttrKind.ELEMENT, choices=(E.I8, E.U8))
+    multiplier: int = multiplier_attr()
+    shift: int = shift_attr()
+
+    def infer_types(self) -> list[TensorType]:
+        per_tensor_quant(self, "input")
+        return [self.output_type(self.type_of("input").shape, self.to)]
+
+    @classmethod
+    def from_scales(cls, input: Value, output: Quantization, to: ElementType | None = None, *,
+                    loc: str | None = None) -> Requantize:
+        """Build with multiplier ``input_scale / output_scale``; ``to`` defaults to the input's."""
+        s_in = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        m, s = quantize_multiplier(s_in / out.scale[0])
+        return cls.build(input, loc=loc, to=to or input.type.element, multiplier=m, shift=s,
+                         output_scale=out.scale[0], output_zero_point=out.zero_point[0])
+
+
+@op_def("quant.Table")
+class Table(RescalingOp):
+    """Element-wise lookup output = table[byte of x] in a 256-entry i8/u8 table (TFLite's LUT)."""
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    table: Dense = attribute(AttrKind.DENSE)
+
+    def infer_types(self) -> list[TensorType]:
+        per_tensor_quant(self, "input")
+        t = self.table.type
+        if t.shape != (256,) or t.element not in QUANT_STORAGE or t.quant is not None:
+            raise self.error("attribute 'table' must be an unquantized 256-entry i8 or u8 "
+                             f"tensor, not {t}")
+        return [self.output_type(self.type_of("input").shape, t.element)]
+
+    @classmethod
+    def from_function(cls, input: Value, fn: Callable[[np.ndarray], np.ndarray],
+                      output: Quantization, to: ElementType | None = None, *,
+                      loc: str | None = None) -> Table:
+        """Tabulate the float function ``fn`` (float32 in and out) for ``input``'s quantization."""
+        in_q = _input_quant(cls.OP_NAME, input, "input")
+        out = _output_quant(cls.OP_NAME, output)
+        element = to or input.type.element
+        try:
+            table = lookup_table(fn, in_q, input.type.element, out, element)
+        except IRError as e:
+            raise IRError(f"{cls.OP_NAME}: {e}") from None
+        return cls.build(input, loc=loc, table=Dense(table), output_scale=out.scale[0],
+                         output_zero_point=out.zero_point[0])
+
+
+# --------------------------------------------------------------------------- pooling and reduction
+
+
+@op_def("quant.AveragePool")
+class AveragePool(Operation):
+    """TFLite int8 AVERAGE_POOL: window sum of stored values / count, rounded half away from zero.
+
+    The result has the input's quantization. Padded positions are skipped
+    (``count_include_pad = 0``) or count as the zero point.
+    """
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    kernel_shape: tuple[int, ...] = attribute(AttrKind.INTS, check=_positive, check_text=">= 1")
+    strides: tuple[int, ...] | None = strides_attr()
+    pads: tuple[int, ...] | None = pads_attr()
+    count_include_pad: int = attribute(AttrKind.INT, 0, choices=(0, 1))
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    def window(self) -> Window:
+        return window_of(self, self.kernel_shape, self.strides, self.pads, None)
+
+    def infer_types(self) -> list[TensorType]:
+        return _pool_type(self)
+
+    def verify_op(self) -> None:
+        check_activation_bounds(self, self.type_of("input").element)
+
+
+@op_def("quant.MaxPool")
+class MaxPool(Operation):
+    """Integer max over each window (padding never wins); same quantization in and out."""
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    kernel_shape: tuple[int, ...] = attribute(AttrKind.INTS, check=_positive, check_text=">= 1")
+    strides: tuple[int, ...] | None = strides_attr()
+    pads: tuple[int, ...] | None = pads_attr()
+    dilations: tuple[int, ...] | None = dilations_attr()
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    def window(self) -> Window:
+        return window_of(self, self.kernel_shape, self.strides, self.pads, self.dilations)
+
+    def infer_types(self) -> list[TensorType]:
+        return _pool_type(self)
+
+    def verify_op(self) -> None:
+        check_activation_bounds(self, self.type_of("input").element)
+
+
+def _pool_type(op: AveragePool | MaxPool) -> list[TensorType]:
+    x = _spatial_input(op, "input")
+    q = per_tensor_quant(op, "input")
+    if x.rank - 2 != len(op.kernel_shape):
+        raise op.error(f"attribute 'kernel_shape' has {len(op.kernel_shape)} values; "
+                       f"expected {x.rank - 2} for a rank-{x.rank} input")
+    spatial = op.window().output_shape(op, x.shape[2:])
+    return [TensorType((*x.shape[:2], *spatial), x.element, q)]
+
+
+@op_def("quant.Mean")
+class Mean(RescalingOp):
+    """TFLite int8 MEAN: round_half_away(MBQM(Σ (x - x_zp), multiplier, shift) / count) + y_zp.
+
+    Over H, W with keepdims it is GlobalAveragePool.
+    """
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    axes: tuple[int, ...] = attribute(AttrKind.INTS, check=lambda a: len(a) >= 1,
+                                      check_text="one or more axes")
+    keepdims: int = attribute(AttrKind.INT, 1, choices=(0, 1))
+    multiplier: int = multiplier_attr()
+    shift: int = shift_attr()
+
+    def normalized_axes(self) -> tuple[int, ...]:
+        rank = self.type_of("input").rank
+        axes = sorted({normalize_axis(self, a, rank, "axis") for a in self.axes})
+        if len(axes) != len(self.axes):
+            raise self.error(f"attribute 'axes' {list(self.axes)} repeats an axis")
+        return tuple(axes)
+
+    def infer_types(self) -> list[TensorType]:
+        x = self.type_of("input")
+        per_tensor_quant(self, "input")
+        axes = self.normalized_axes()
+        if self.keepdims:
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        return [self.output_type(shape, x.element)]
+
+    @classmethod
+    def from_scales(cls, input: Value, output: Quantization, axes: Sequence[int], *,
+                    keepdims: int = 1, loc: str | None = None) -> Mean:
+        """Build with multiplier ``input_scale / output_scale``."""
+        s_in = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        m, s = quantize_multiplier(s_in / out.scale[0])
+        return cls.build(input, loc=loc, axes=tuple(axes), keepdims=keepdims, multiplier=m,
+                         shift=s, output_scale=out.scale[0], output_zero_point=out.zero_point[0])
+
+
+# --------------------------------------------------------------------------- concatenation
+
+
+@op_def("quant.Concat")
+class Concat(RescalingOp):
+    """Concatenation along ``axis``; input i becomes clamp(MBQM(x - x_zp, M[i], s[i]) + y_zp).
+
+    An input already in the output's quantization has the identity multiplier and is copied.
+    """
+
+    OPERANDS = (operand("inputs", QUANT_STORAGE, variadic=True, min_count=1),)
+    RESULTS = (result("output"),)
+    axis: int = attribute(AttrKind.INT)
+    multiplier: tuple[int, ...] = multipliers_attr()
+    shift: tuple[int, ...] = shifts_attr()
+
+    def infer_types(self) -> list[TensorType]:
+        values = self.operand_list("inputs")
+        for i, v in enumerate(values):
+            per_tensor_quant(self, f"inputs[{i}]", v)
+        first = values[0].type
+        axis = normalize_axis(self, self.axis, first.rank)
+        shape = list(first.shape)
+        for i, v in enumerate(values[1:], start=1):
+            t = v.type
+            if t.element != first.element:
+                raise self.error(f"input {i} has element type {t.element}; "
+                                 f"expected {first.element}")
+            pairs = zip(t.shape, first.shape, strict=False)
+            if t.rank != first.rank or any(
+                    a != b and DYNAMIC not in (a, b)
+                    for j, (a, b) in enumerate(pairs) if j != axis):
+                raise self.error(f"input {i} has shape {list(t.shape)}, which does not match "
+                                 f"{list(first.shape)} off axis {axis}")
+            dims = (shape[axis], t.shape[axis])
+            shape[axis] = DYNAMIC if DYNAMIC in dims else sum(dims)
+        return [self.output_type(shape, first.element)]
+
+    def verify_op(self) -> None:
+        n = len(self.operand_list("inputs"))
+        for name in ("multiplier", "shift"):
+            if len(getattr(self, name)) != n:
+                raise self.error(f"attribute '{name}' has {len(getattr(self, name))} values; "
+                                 f"expected {n} (one per input)")
+
+    @classmethod
+    def from_scales(cls, inputs: Sequence[Value], output: Quantization, axis: int, *,
+                    loc: str | None = None) -> Concat:
+        """Build with multipliers ``input_scale[i] / output_scale`` (identity for equal ones)."""
+        out = _output_quant(cls.OP_NAME, output)
+        pairs = []
+        for i, v in enumerate(inputs):
+            q = _input_quant(cls.OP_NAME, v, f"inputs[{i}]")
+            pairs.append(IDENTITY_MULTIPLIER if q == out
+                         else quantize_multiplier(q.scale[0] / out.scale[0]))
+        return cls.build(*inputs, loc=loc, axis=axis, multiplier=tuple(m for m, _ in pairs),
+                         shift=tuple(s for _, s in pairs), output_scale=out.scale[0],
+                         output_zero_point=out.zero_point[0])
+
+
+Clamped = Conv | MatMul | Add | Sub | Mul | AveragePool | MaxPool
+"""The quant ops with a fused activation clamp (``activation_min``/``activation_max``)."""

@@ -93,10 +93,10 @@ class VariadicElementwise(Operation):
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if "OPERANDS" not in cls.__dict__:
-            cls.OPERANDS = (operand("inputs", cls.ELEMENTS, variadic=True, min_count=1),)
+            cls.OPERANDS = (operand("data_0", cls.ELEMENTS, variadic=True, min_count=1),)
 
     def infer_types(self) -> list[TensorType]:
-        vals = self.operand_list("inputs")
+        vals = self.operand_list("data_0")
         elements = {v.type.element for v in vals}
         if len(elements) != 1:
             raise self.error("operands must share one element type, got "

@@ -1,0 +1,230 @@
+"""Fixed-point arithmetic of 8-bit quantized inference, bit-exact with TFLite's reference kernels.
+
+A real multiplier ``r`` is represented as an int32 Q31 ``multiplier`` and a power-of-two
+``shift`` with ``r ≈ multiplier · 2^(shift - 31)`` (:func:`quantize_multiplier`). An int32
+accumulator is rescaled by :func:`multiply_by_quantized_multiplier`: gemmlowp's
+SaturatingRoundingDoublingHighMul (round to nearest, ties toward +inf, like Arm's VQRDMULH)
+followed by RoundingDivideByPOT (ties away from zero). The quant-dialect kernels, the
+QDQ-folding pass and the simulator all use these functions, so they agree to the bit.
+
+Also here: quantizing and dequantizing float arrays, the 256-entry lookup tables through which
+the NPU evaluates element-wise non-linear functions, and the integer clamp of a fused activation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from furiosa.errors import IRError
+from furiosa.ir.types import ElementType, Quantization
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+# Shifts quantize_multiplier can return for multipliers the quant dialect accepts: a right shift
+# of more than 31 is flushed to a zero multiplier, and a left shift of 31 or more overflows any
+# non-zero int32.
+MIN_SHIFT = -31
+MAX_SHIFT = 30
+
+IDENTITY_MULTIPLIER = (1 << 30, 1)
+"""``(multiplier, shift)`` of the real multiplier 1 (0.5 · 2^1); exact on (-2^30, 2^30)."""
+
+ROUNDINGS = ("half_even", "half_away")
+"""``half_even``: ONNX QuantizeLinear (and onnxruntime); ``half_away``: TFLite (``std::round``)."""
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, ties away from zero (C's ``round``); keeps the float type."""
+    x = np.asarray(x)
+    t = np.trunc(x)
+    with np.errstate(invalid="ignore"):  # inf - inf: infinities stay as they are
+        frac = x - t  # exact for binary floats
+    return t + np.where(np.abs(frac) >= 0.5, np.sign(x), 0).astype(x.dtype)
+
+
+def round_float(x: np.ndarray, rounding: str) -> np.ndarray:
+    """Round float values with the given tie rule."""
+    if rounding == "half_even":
+        return np.rint(x)
+    if rounding == "half_away":
+        return round_half_away(x)
+    raise IRError(f"unknown rounding '{rounding}'; expected one of {', '.join(ROUNDINGS)}")
+
+
+def _round_half_away_scalar(v: float) -> int:
+    t = math.trunc(v)
+    frac = v - t
+    return t + (1 if frac >= 0.5 else -1 if frac <= -0.5 else 0)
+
+
+# --------------------------------------------------------------------------- fixed point
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """``(multiplier, shift)`` with ``real ≈ multiplier · 2^(shift - 31)``: QuantizeMultiplier.
+
+    ``multiplier`` is in [2^30, 2^31) (a Q31 number in [0.5, 1)), or 0 for ``real`` 0 and for
+    ``|real|`` below about 2^-32, which would need a right shift of more than 31.
+    """
+    real = float(real)
+    if not math.isfinite(real):
+        raise IRError(f"cannot quantize the multiplier {real}: it is not finite")
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = _round_half_away_scalar(q * (1 << 31))  # exact: scaling by 2^31 loses nothing
+    if q_fixed == 1 << 31:  # q rounded up to 1.0: renormalise to 0.5 · 2^(shift + 1)
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q_fixed, shift
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of integers to the int32 range (as int64), like int32 arithmetic."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
+
+
+def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | int,
+                                     shift: np.ndarray | int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier on int32 accumulators, vectorised.
+
+    ``RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(acc · 2^max(shift, 0), multiplier),
+    max(-shift, 0))``. ``multiplier`` and ``shift`` broadcast against ``acc`` (per-channel
+    arrays reshaped to the channel axis). Accumulators, and the left-shifted accumulator, wrap
+    to int32 as the reference's int32 arithmetic does. Returns int32.
+    """
+    x = wrap_int32(acc)
+    m = np.asarray(multiplier, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    if np.any(s > 31) or np.any(s < -31):
+        raise IRError("a quantized multiplier's shift must be in [-31, 31]")
+    x = wrap_int32(x << np.maximum(s, 0))
+    right = np.maximum(-s, 0)
+
+    # SaturatingRoundingDoublingHighMul: round(x·m / 2^31). gemmlowp's nudge of 1 - 2^30 for
+    # negative products sends ties toward +inf (VQRDMULH), not away from zero. The one
+    # overflowing case, INT32_MIN · INT32_MIN, saturates.
+    ab = x * m  # |ab| <= 2^62: exact in int64
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    t = ab + nudge
+    high = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C++ division truncates toward zero
+    high = np.where((x == INT32_MIN) & (m == INT32_MIN), INT32_MAX, high)
+
+    # RoundingDivideByPOT: arithmetic shift right by `right`, rounding half away from zero.
+    mask = (np.int64(1) << right) - 1
+    remainder = high & mask
+    threshold = (mask >> 1) + (high < 0)
+    out = (high >> right) + (remainder > threshold)
+    return out.astype(np.int32)
+
+
+def divide_round_half_away(acc: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    """``acc / count`` rounded half away from zero, in integers (TFLite's pooling and MEAN).
+
+    The reference computes ``(acc ± count / 2) / count`` with C's truncating division.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    count = np.asarray(count, dtype=np.int64)
+    return np.sign(acc) * ((np.abs(acc) + count // 2) // count)
+
+
+def clamp_to(values: np.ndarray, element: ElementType, low: int | None = None,
+             high: int | None = None) -> np.ndarray:
+    """Saturate integers to ``[low, high]`` (default: the element type's range) and cast."""
+    lo = element.min if low is None else max(low, element.min)
+    hi = element.max if high is None else min(high, element.max)
+    return np.clip(values, lo, hi).astype(element.dtype)
+
+
+# --------------------------------------------------------------------------- float <-> quantized
+
+
+def _float_dtype(dtype: np.dtype) -> np.dtype:
+    # ONNX and TFLite divide by a float32 scale in float32; only f64 data gets f64 arithmetic.
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def quantize(x: np.ndarray, quant: Quantization, element: ElementType,
+             rounding: str = "half_even") -> np.ndarray:
+    """Stored integers of ``x``: ``saturate(round(x / scale) + zero_point)``.
+
+    ``half_even`` is ONNX QuantizeLinear, ``half_away`` TFLite QUANTIZE; both divide in float32
+    (float64 for f64 data). NaN quantizes to the zero point.
+    """
+    x = np.asarray(x)
+    ft = _float_dtype(x.dtype)
+    scale = quant.scale_array(x.ndim).astype(ft)
+    scaled = x.astype(ft) / scale
+    r = round_float(np.nan_to_num(scaled, nan=0.0, posinf=np.inf, neginf=-np.inf), rounding)
+    # Clip before the integer cast so that inf and huge values saturate instead of wrapping.
+    r = np.clip(r, -(2.0**40), 2.0**40).astype(np.int64)
+    return clamp_to(r + quant.zero_point_array(x.ndim), element)
+
+
+def dequantize(q: np.ndarray, quant: Quantization,
+               dtype: np.dtype | type = np.float32) -> np.ndarray:
+    """Real values ``(q - zero_point) · scale`` (ONNX DequantizeLinear's float32 product)."""
+    q = np.asarray(q)
+    ft = _float_dtype(np.dtype(dtype))
+    centred = (q.astype(np.int64) - quant.zero_point_array(q.ndim)).astype(ft)
+    return (centred * quant.scale_array(q.ndim).astype(ft)).astype(dtype)
+
+
+def activation_range(quant: Quantization, element: ElementType, low: float | None,
+                     high: float | None) -> tuple[int, int]:
+    """The integer clamp of a fused activation with real bounds ``[low, high]`` (None: unbounded).
+
+    As TFLite's CalculateActivationRangeQuantized: ReLU is ``(0, None)``, ReLU6 ``(0, 6)``.
+    """
+    if not quant.is_per_tensor:
+        raise IRError("a fused activation needs a per-tensor quantized output")
+    scale = np.float32(quant.scale[0])
+    zp = quant.zero_point[0]
+
+    def level(f: float) -> int:
+        return zp + _round_half_away_scalar(float(np.float32(f) / scale))
+
+    lo = int(element.min) if low is None else max(int(element.min), level(low))
+    hi = int(element.max) if high is None else min(int(element.max), level(high))
+    if lo > hi:
+        raise IRError(f"the activation range [{low}, {high}] is empty in the output's quantization")
+    return lo, hi
+
+
+def lookup_table(fn: Callable[[np.ndarray], np.ndarray], input_quant: Quantization,
+                 input_element: ElementType, output_quant: Quantization,
+                 output_element: ElementType, rounding: str = "half_away") -> np.ndarray:
+    """The 256-entry table of ``fn`` from one 8-bit quantization to another (TFLite's LUTPopulate).
+
+    Entry ``b`` holds the output for the input whose stored byte is ``b`` (the two's-complement
+    byte for i8), so a lookup is ``table[x.view(np.uint8)]``. Arithmetic is float32 like the
+    reference; a NaN result maps to the output minimum (as -inf does).
+    """
+    for name, q, e in (("input", input_quant, input_element),
+                       ("output", output_quant, output_element)):
+        if e not in (ElementType.I8, ElementType.U8):
+            raise IRError(f"a lookup table's {name} must be i8 or u8, not {e}")
+        if not q.is_per_tensor:
+            raise IRError(f"a lookup table's {name} must be quantized per tensor")
+    levels = np.arange(input_element.min, input_element.max + 1, dtype=np.int64)
+    centred = (levels - input_quant.zero_point[0]).astype(np.float32)
+    real_in = np.float32(input_quant.scale[0]) * centred
+    with np.errstate(all="ignore"):
+        transformed = np.asarray(fn(real_in)).astype(np.float32)
+        inverse_scale = np.float32(1.0) / np.float32(output_quant.scale[0])
+        rescaled = round_float(transformed * inverse_scale, rounding)
+    rescaled = np.where(np.isnan(rescaled), -np.inf, rescaled)
+    stored = np.clip(rescaled, -(2.0**40), 2.0**40).astype(np.int64) + output_quant.zero_point[0]
+    values = clamp_to(stored, output_element)
+    table = np.empty(256, dtype=output_element.dtype)
+    table[levels.astype(input_element.dtype).view(np.uint8)] = values
+    return table

@@ -1,0 +1,47 @@
+"""Fixtures for the model-zoo tests.
+
+Models are built once into the shared zoo cache (``$FURIOSA_ZOO_DIR`` or
+``~/.cache/furiosa/zoo``) and reused across runs while the builder code is unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.models import MODELS, default_zoo_dir, ensure  # noqa: E402
+
+FAST = [name for name, spec in MODELS.items() if spec.fast]
+SLOW = [name for name, spec in MODELS.items() if not spec.fast]
+
+
+def model_params(names: list[str] | None = None) -> list:
+    """All models (or ``names``), the large ones marked slow."""
+    names = list(MODELS) if names is None else names
+    return [
+        pytest.param(n, marks=() if MODELS[n].fast else pytest.mark.slow, id=n) for n in names
+    ]
+
+
+@pytest.fixture(scope="session")
+def zoo_dir() -> Path:
+    return default_zoo_dir()
+
+
+@pytest.fixture(scope="session")
+def zoo(zoo_dir: Path):
+    """``zoo(name) -> manifest entry``, building the model into the cache on first use."""
+    cache: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            cache[name] = ensure([name], zoo_dir)[name]
+        return cache[name]
+
+    return get
