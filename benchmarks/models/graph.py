@@ -29,7 +29,7 @@ PRODUCER_NAME = "furiosa-model-zoo"
 PRODUCER_VERSION = "1.0"
 
 # Share of a spatial kernel's energy in its smooth component (see GraphBuilder._kernel).
-SMOOTH_ENERGY = 0.7
+SMOOTH_ENERGY = 0.0
 
 FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64

@@ -88,16 +88,38 @@ def format_attr(value: object) -> str:
 def format_dense(d: Dense) -> str:
     arr = d.array
     if arr.size <= LITERAL_LIMIT:
-        body = _format_literal(arr.tolist())
+        if arr.dtype.kind == "f":
+            # Shortest text that round-trips in the constant's own precision (0.1, not 0.100000001).
+            items = np.array([_short_float(x) for x in arr.reshape(-1)], dtype=object)
+            body = _format_literal(items.reshape(arr.shape).tolist())
+        else:
+            body = _format_literal(arr.tolist())
     else:
         little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
         body = '"0x' + little.tobytes().hex().upper() + '"'
     return f"dense<{body}> : {d.type}"
 
 
+class _Literal(str):
+    """Already formatted text inside a dense literal."""
+
+
+def _short_float(x: np.floating) -> _Literal:
+    if not np.isfinite(x):
+        return _Literal(format_float(float(x)))
+    magnitude = abs(float(x))
+    text = (np.format_float_positional(x, unique=True, trim="0") if 1e-4 <= magnitude < 1e16
+            or magnitude == 0 else np.format_float_scientific(x, unique=True, trim="0"))
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return _Literal(text.replace("e+", "e"))
+
+
 def _format_literal(x: object) -> str:
     if isinstance(x, list):
         return "[" + ", ".join(_format_literal(v) for v in x) + "]"
+    if isinstance(x, _Literal):
+        return str(x)
     return format_attr(x)
 
 

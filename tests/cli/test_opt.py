@@ -52,7 +52,7 @@ def test_stdin_input() -> None:
 @pytest.mark.parametrize(("content", "expected"), [
     ("func @f(%x: tensor<2xf32>) {\n  %0 = onnx.Relu(%y) : tensor<2xf32>\n  return %0\n}\n",
      "bad.fir:2:18: error: value %y is used before it is defined"),
-    ("func @f(%x: tensor<2xf33>) {\n  return %x\n}\n", "bad.fir:1:13: error: unknown element type 'f33'"),
+    ("func @f(%x: tensor<2xf33>) {\n  return %x\n}\n", "bad.fir:1:22: error: unknown element type 'f33'"),
     ("", "bad.fir:1:1: error: expected 'func', found end of file"),
     ("\x00\x01garbage", "bad.fir:1:1: error: expected 'func'"),
 ])
@@ -64,7 +64,7 @@ def test_malformed_input_is_one_line_without_traceback(tmp_path: Path, content: 
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
-    assert lines[0].endswith(expected.split(":", 1)[1]) and lines[0].startswith(str(tmp_path))
+    assert lines[0].startswith(str(tmp_path)) and expected.split(":", 1)[1] in lines[0]
 
 
 @pytest.mark.parametrize(("args", "expected"), [

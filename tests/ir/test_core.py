@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from furiosa.errors import IRError, VerifyError
 from furiosa.ir.core import AttrKind, Dense, Operation, attribute, op_def, operand, result
@@ -111,7 +113,7 @@ def test_inserted_op_prints_at_its_anchor() -> None:
 
 
 def test_copy_prints_identically_and_is_independent() -> None:
-    m, (a, _) = chain()
+    m, _ = chain()
     c = m.copy()
     assert print_module(c) == print_module(m)
     c.replace_all_uses(c.ops[0].result, c.inputs[0])
@@ -125,12 +127,12 @@ def test_copy_prints_identically_and_is_independent() -> None:
 def test_cycle_is_reported() -> None:
     m, (a, b) = chain()
     m.set_operand(a, 0, b.result)
-    with pytest.raises(VerifyError, match="has a cycle: onnx.Identity"):
+    with pytest.raises(VerifyError, match=r"has a cycle: onnx\.Identity"):
         verify_module(m)
 
 
 def test_dangling_value_is_reported() -> None:
-    other, (o, _) = chain()
+    _, (o, _) = chain()
     m, (a, _) = chain()
     m.set_operand(a, 0, o.result)
     with pytest.raises(VerifyError, match="defined nowhere in module @chain"):
@@ -140,7 +142,7 @@ def test_dangling_value_is_reported() -> None:
 def test_result_type_mismatch_is_reported() -> None:
     x = Module().add_input("x", tensor((2,), "f32"))
     op = Identity.from_parts([x], {}, [tensor((3,), "f32")], loc="copy")
-    with pytest.raises(IRError, match="onnx.Identity 'copy': result 0 has type tensor<3xf32>"):
+    with pytest.raises(IRError, match=r"onnx\.Identity 'copy': result 0 has type tensor<3xf32>"):
         verify_operation(op)
 
 
@@ -187,3 +189,24 @@ def test_duplicate_names_are_reported() -> None:
 def test_constant_type_comes_from_its_value() -> None:
     c = Constant.of(np.zeros((2, 2), np.int8), tensor((2, 2), "i8", Quantization.per_tensor(0.5, 1)))
     assert str(c.result.type) == "tensor<2x2xi8, quant<0.5:1>>"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["f16", "f32", "f64", "i8", "u8", "i32", "i64", "bool"]),
+       st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_dense_round_trips_bit_exactly(element: str, n: int, seed: int) -> None:
+    """Any bit pattern (NaN payloads aside) prints and parses back to the same bits, in both
+    the literal form (small constants) and the hex form (large ones)."""
+    t = tensor((n,), element)
+    raw = np.random.default_rng(seed).integers(0, 256, n * t.dtype.itemsize, dtype=np.uint8)
+    arr = raw.view(t.dtype) if element != "bool" else raw[:n] % 2 == 1
+    m = Module("dense")
+    c = m.add(Constant.of(arr, t))
+    m.set_outputs([c.result], ["c"])
+    back = parse_module(print_module(m)).ops[0].value.array
+    if t.dtype.kind == "f":
+        nan = np.isnan(arr)
+        assert np.array_equal(np.isnan(back), nan)
+        assert np.array_equal(arr[~nan].view(f"u{t.dtype.itemsize}"), back[~nan].view(f"u{t.dtype.itemsize}"))
+    else:
+        assert np.array_equal(arr, back)

@@ -107,7 +107,7 @@ def test_canonicalize_preserves_results(data: st.DataObject) -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.data())
 def test_constant_subgraphs_fold_away(data: st.DataObject) -> None:
-    m, feed = random_module(data)
+    m, _ = random_module(data)
     PassManager("canonicalize").run(m)
     for op in m.ops:
         if isinstance(op, Constant):

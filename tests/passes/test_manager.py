@@ -69,7 +69,7 @@ def test_pipeline_runs_and_counts() -> None:
 
 
 def test_verifier_catches_a_bad_pass() -> None:
-    with pytest.raises(PassError, match="pass 'test-break-types' produced invalid IR: .*tensor<5xf32>"):
+    with pytest.raises(PassError, match=r"pass 'test-break-types' produced invalid IR: .*tensor<5xf32>"):
         PassManager("test-break-types").run(identities(1))
     PassManager("test-break-types", verify=False).run(identities(1))
 

@@ -791,6 +791,11 @@ class Shape(Operation):
     def infer_types(self) -> list[TensorType]:
         return [TensorType((self.type_of("data").rank,), E.I64)]
 
+    def static_value(self) -> list[np.ndarray] | None:
+        """Known from the type alone when the shape is static (no data is read)."""
+        t = self.type_of("data")
+        return [np.array(t.shape, np.int64)] if t.is_static else None
+
 
 @op_def("onnx.Size")
 class Size(Operation):
@@ -801,6 +806,10 @@ class Size(Operation):
 
     def infer_types(self) -> list[TensorType]:
         return [TensorType((), E.I64)]
+
+    def static_value(self) -> list[np.ndarray] | None:
+        t = self.type_of("data")
+        return [np.array(t.size, np.int64)] if t.is_static else None
 
 
 def _one_element(d: Dense) -> bool:
