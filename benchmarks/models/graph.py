@@ -28,8 +28,10 @@ IR_VERSION = 8
 PRODUCER_NAME = "furiosa-model-zoo"
 PRODUCER_VERSION = "1.0"
 
-# Share of a spatial kernel's energy in its smooth component (see GraphBuilder._kernel).
-SMOOTH_ENERGY = 0.0
+# Share of a spatial kernel's energy in its smooth component, for kernels reading at most
+# SMOOTH_MAX_CHANNELS channels (see GraphBuilder._kernel).
+SMOOTH_ENERGY = 0.7
+SMOOTH_MAX_CHANNELS = 3
 
 FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64
@@ -261,13 +263,15 @@ class GraphBuilder:
     def _kernel(self, shape: tuple[int, int, int, int], gain: float) -> np.ndarray:
         """He-scaled random kernel (variance ``gain / fan_in`` per tap).
 
-        Spatial kernels get a smooth component, as trained kernels have: white-noise taps
-        on natural images cancel most of the signal, and later layers then amplify
-        rounding noise far more than in a trained network.
+        Spatial kernels that see few input channels (depthwise, or the RGB stem) get a
+        smooth component, as trained ones have: white-noise taps on a smooth input cancel
+        most of the signal, and the network then amplifies rounding noise far more than
+        a trained one does.  Kernels summing over many channels stay white (a smooth
+        component there makes deep residual stacks heavy-tailed).
         """
         out_ch, cin, kh, kw = shape
         w = self.rng.standard_normal(shape)
-        if kh * kw > 1:
+        if kh * kw > 1 and cin <= SMOOTH_MAX_CHANNELS:
             prof = np.outer(np.hanning(kh + 2)[1:-1], np.hanning(kw + 2)[1:-1])
             prof *= math.sqrt(kh * kw / (prof * prof).sum())
             dc = self.rng.standard_normal((out_ch, cin, 1, 1)) * prof

@@ -31,6 +31,7 @@ from furiosa.ir.core import AttrKind, Dense, Value, lookup_op
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Module
 from furiosa.ir.types import ElementType, TensorType
+from furiosa.ir.verifier import verify_operation
 
 MAX_OPSET = 13
 # Tensors above this many elements cannot be real models on this machine; refuse before allocating.
@@ -264,10 +265,12 @@ def constant_node_array(node: onnx.NodeProto, where: str) -> np.ndarray:
 
 class _GraphImporter:
     def __init__(self, model: onnx.ModelProto, name: str,
-                 input_shapes: Mapping[str, Sequence[int]] | None) -> None:
+                 input_shapes: Mapping[str, Sequence[int]] | None,
+                 input_values: Mapping[str, np.ndarray] | None = None) -> None:
         self.model = model
         self.name = name
         self.input_shapes = dict(input_shapes) if input_shapes else None
+        self.input_values = {k: np.asarray(v) for k, v in (input_values or {}).items()}
         graph = model.graph
         self.module = Module(graph.name or Path(name).stem or "main")
         self.values: dict[str, Value] = {}
@@ -279,17 +282,19 @@ class _GraphImporter:
     def run(self) -> Module:
         graph = self.model.graph
         init_names = {t.name for t in graph.initializer}
-        if self.input_shapes:
-            real_inputs = {vi.name for vi in graph.input if vi.name not in init_names}
-            for given in self.input_shapes:
-                if given not in real_inputs:
-                    raise FrontendError(f"{self.name} has no input named '{given}' "
-                                        f"(inputs: {', '.join(sorted(real_inputs))})")
+        real_inputs = {vi.name for vi in graph.input if vi.name not in init_names}
+        for given in [*(self.input_shapes or {}), *self.input_values]:
+            if given not in real_inputs:
+                raise FrontendError(f"{self.name} has no input named '{given}' "
+                                    f"(inputs: {', '.join(sorted(real_inputs))})")
         for vi in graph.input:
             if vi.name in init_names:
                 continue  # an initializer listed as an input is a constant with a default
             if vi.name in self.values:
                 raise FrontendError(f"{self.name}: input '{vi.name}' is declared twice")
+            if vi.name in self.input_values:
+                self.values[vi.name] = self.bound_input(vi)
+                continue
             self.values[vi.name] = self.module.add_input(vi.name, input_type(vi, self.name, self.input_shapes))
         for t in graph.initializer:
             arr = tensor_array(t, f"{self.name}: initializer '{t.name}'")
@@ -304,6 +309,15 @@ class _GraphImporter:
             outputs.append(v)
         self.module.set_outputs(outputs, [vi.name for vi in graph.output])
         return self.module
+
+    def bound_input(self, vi: onnx.ValueInfoProto) -> Value:
+        """An input the caller fixed to a value: it becomes a constant of the declared type."""
+        arr = self.input_values[vi.name]
+        et = element_type(vi.type.tensor_type.elem_type, f"{self.name}: input '{vi.name}'")
+        if arr.dtype != et.dtype:
+            raise FrontendError(f"{self.name}: the value given for input '{vi.name}' is {arr.dtype}; "
+                                f"the model declares {et}")
+        return self.module.add(Constant.of(arr, name=vi.name, loc=vi.name)).result
 
     def define(self, name: str, v: Value) -> None:
         if name in self.values:
@@ -369,8 +383,14 @@ class _GraphImporter:
         while operands and operands[-1] is None:
             operands.pop()
         outputs = list(node.output)
+        wanted = len(outputs) - next((i for i, o in enumerate(reversed(outputs)) if o), len(outputs))
+        _result_count_attributes(node.op_type, attributes, operands, wanted)
         try:
-            op = cls.build(*operands, loc=loc, **attributes)
+            if node.op_type == "MaxPool" and wanted > 1:
+                op = cls.with_indices(*operands, loc=loc, **attributes)  # type: ignore[attr-defined]
+            else:
+                op = cls.build(*operands, loc=loc, **attributes)
+            verify_operation(op)
         except IRError as e:
             raise FrontendError(f"{where}: {_strip_op(str(e), op_name=cls.OP_NAME)}") from None
         if len([o for o in outputs if o]) and len(outputs) > len(op.results):
@@ -383,6 +403,15 @@ class _GraphImporter:
                 self.define(out_name, r)
 
 
+def _result_count_attributes(op_type: str, attributes: dict[str, Any],
+                             operands: list[Value | None], wanted: int) -> None:
+    """Ops whose result count ONNX takes from the node's outputs get it as an attribute."""
+    if op_type == "Split" and (len(operands) < 2 or operands[1] is None):
+        attributes.setdefault("num_outputs", max(wanted, 1))
+    elif op_type == "Dropout" and wanted > 1:
+        attributes["with_mask"] = 1
+
+
 def _strip_op(message: str, op_name: str) -> str:
     """The IR's message names the op; the frontend's prefix already does, so drop the repeat."""
     head, sep, rest = message.partition(": ")
@@ -391,11 +420,15 @@ def _strip_op(message: str, op_name: str) -> str:
 
 def import_onnx(model: str | os.PathLike[str] | bytes | onnx.ModelProto, *,
                 input_shapes: Mapping[str, Sequence[int]] | None = None,
+                input_values: Mapping[str, np.ndarray] | None = None,
                 name: str | None = None) -> Module:
     """Import an ONNX model (a path, bytes or a ModelProto) into a module of the onnx dialect.
 
     ``input_shapes`` fixes the shape of inputs whose dimensions are symbolic; otherwise a
     symbolic first (batch) dimension becomes 1 and any other symbolic dimension is an error.
+    ``input_values`` binds inputs to constant values: the way to compile a model whose
+    shapes depend on an input (a Reshape's target shape fed as an input, say), since every
+    shape must be known at compile time.
     """
     if isinstance(model, onnx.ModelProto):
         label = name or (model.graph.name or "<model>")
@@ -409,4 +442,4 @@ def import_onnx(model: str | os.PathLike[str] | bytes | onnx.ModelProto, *,
         label = name or str(model)
         proto = load_onnx(model)
     proto = prepare(proto, label)
-    return _GraphImporter(proto, label, input_shapes).run()
+    return _GraphImporter(proto, label, input_shapes, input_values).run()
