@@ -78,7 +78,7 @@ def inverted_residual(g: GraphBuilder, x: Tensor, t: int, out_ch: int, stride: i
 
 def _classifier(g: GraphBuilder, x: Tensor, num_classes: int) -> None:
     x = g.flatten(g.global_avg_pool(x, name="Logits.AvgPool"), name="Logits.Flatten")
-    g.output(g.gemm(x, num_classes, center=True, name="Logits.fc"), "logits")
+    g.output(g.gemm(x, num_classes, classifier=True, name="Logits.fc"), "logits")
 
 
 def _image_input(g: GraphBuilder, name: str, seed: int, size: int) -> Tensor:

@@ -67,5 +67,5 @@ def build_resnet(name: str, depth: int, seed: int = 0, num_classes: int = 1000) 
     for i, (n, width) in enumerate(zip(blocks, WIDTHS, strict=True)):
         x = stage(g, x, i + 1, kind, n, width, 1 if i == 0 else 2)
     x = g.flatten(g.global_avg_pool(x))
-    g.output(g.gemm(x, num_classes, center=True, name="fc"), "logits")
+    g.output(g.gemm(x, num_classes, classifier=True, name="fc"), "logits")
     return g.build(f"ResNet-{depth} (torchvision layout, v1.5 strides), seeded random weights")

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from furiosa.cli.options import add_input_shape_option, input_shapes_from
 from furiosa.errors import FuriosaError
+from furiosa.frontends import MODEL_SUFFIXES, load_model
 from furiosa.io import write_atomic
 from furiosa.ir.module import Module
 from furiosa.ir.parser import parse_file, parse_module
@@ -19,7 +21,9 @@ from furiosa.passes.base import option_name
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("opt", help="run a pass pipeline over a module",
                        description="Run a pass pipeline over a module and print the resulting IR.")
-    p.add_argument("input", nargs="?", help="text IR file (.fir), or - for standard input")
+    p.add_argument("input", nargs="?",
+                   help="a model (.onnx, .tflite), a text IR file (.fir), or - for standard input")
+    add_input_shape_option(p)
     p.add_argument("--pass-pipeline", default="", metavar="PIPELINE",
                    help="passes to run, e.g. 'canonicalize,canonicalize{max-iterations=2}'")
     p.add_argument("-o", "--output", metavar="OUTPUT", help="write the IR here instead of stdout")
@@ -47,13 +51,12 @@ def list_passes() -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_module(path: str) -> Module:
+def load_module(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Module:
+    """Read text IR, or import a model through its frontend."""
     if path == "-":
         return parse_module(sys.stdin.read(), "<stdin>")
-    suffix = Path(path).suffix.lower()
-    if suffix in (".onnx", ".tflite"):
-        raise FuriosaError(f"{path}: furiosa opt reads text IR (.fir) in this version; "
-                           f"{suffix} models are not read yet")
+    if Path(path).suffix.lower() in MODEL_SUFFIXES:
+        return load_model(path, input_shapes=input_shapes)
     return parse_file(path)
 
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                      print_ir_before_all=args.print_ir_before_all,
                      print_ir_after_all=args.print_ir_after_all,
                      print_ir_after_change=args.print_ir_after_change)
-    module = load_module(args.input)
+    module = load_module(args.input, input_shapes_from(args))
     if not args.no_verify:
         verify_module(module)
     pm.run(module)

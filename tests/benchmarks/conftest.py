@@ -15,18 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.models import MODELS, default_zoo_dir, ensure  # noqa: E402
-
-FAST = [name for name, spec in MODELS.items() if spec.fast]
-SLOW = [name for name, spec in MODELS.items() if not spec.fast]
-
-
-def model_params(names: list[str] | None = None) -> list:
-    """All models (or ``names``), the large ones marked slow."""
-    names = list(MODELS) if names is None else names
-    return [
-        pytest.param(n, marks=() if MODELS[n].fast else pytest.mark.slow, id=n) for n in names
-    ]
+from benchmarks.models import default_zoo_dir, ensure  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -87,8 +87,9 @@ def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if any(_uses_external_data(t) for t in _all_tensors(model.graph)):
         try:
             onnx.external_data_helper.load_external_data_for_model(model, str(p.parent))
-        except (OSError, ValueError) as e:
-            raise ModelFileError(f"{p}: cannot load its external data: {e}") from None
+        except Exception as e:  # onnx reports a missing data file as OSError or ValidationError
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelFileError(f"{p}: cannot load its external data: {reason}") from None
     return model
 
 
