@@ -81,7 +81,7 @@ def test_symbolic_batch_becomes_one_and_shapes_can_be_given() -> None:
 def test_other_symbolic_dims_are_errors_naming_tensor_and_dim() -> None:
     model = small_model()
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
-    with pytest.raises(DynamicShapeError, match="input 'x' dimension 2 is 'height'.*--input-shape x="):
+    with pytest.raises(DynamicShapeError, match=r"input 'x' dimension 2 is 'height'.*--input-shape x="):
         import_onnx(model)
     assert import_onnx(model, input_shapes={"x": [1, 3, 4, 4]}).outputs[0].type.shape == (1, 2)
     with pytest.raises(DynamicShapeError, match="dimension 1 is 3 in the model but 5"):
@@ -105,7 +105,7 @@ def test_unknown_domain_is_rejected_by_name() -> None:
     model = small_model()
     model.graph.node.append(helper.make_node("Frobnicate", ["y"], ["z"], name="frob", domain="ai.example"))
     model.opset_import.append(helper.make_opsetid("ai.example", 1))
-    with pytest.raises(UnsupportedModelError, match="node 'frob' uses operator domain 'ai.example' \\(Frobnicate\\)"):
+    with pytest.raises(UnsupportedModelError, match=r"node 'frob' uses operator domain 'ai.example' \(Frobnicate\)"):
         import_onnx(model)
 
 
@@ -113,7 +113,7 @@ def test_unsupported_ms_op_is_rejected_by_name() -> None:
     model = small_model()
     model.graph.node.append(helper.make_node("FusedConv", ["y"], ["z"], name="fc", domain="com.microsoft"))
     model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    with pytest.raises(UnsupportedModelError, match="com.microsoft operator 'FusedConv'"):
+    with pytest.raises(UnsupportedModelError, match=r"com.microsoft operator 'FusedConv'"):
         import_onnx(model)
 
 
@@ -191,7 +191,7 @@ def test_bad_files(tmp_path: Path, name: str, data: bytes, cls: type, message: s
 
 
 def test_missing_file() -> None:
-    with pytest.raises(ModelFileError, match="nope.onnx: no such file"):
+    with pytest.raises(ModelFileError, match=r"nope.onnx: no such file"):
         load_model("nope.onnx")
 
 
@@ -201,7 +201,7 @@ def test_cycle_and_undefined_input() -> None:
     model.graph.node.extend([helper.make_node("Relu", ["b2"], ["a2"], name="first"),
                              helper.make_node("Relu", ["a2"], ["b2"], name="second"),
                              helper.make_node("Identity", ["x"], ["y"], name="out")])
-    with pytest.raises(FrontendError, match="cycle|not a valid ONNX model"):
+    with pytest.raises(FrontendError, match=r"cycle|not a valid ONNX model"):
         import_onnx(model)
     model2 = small_model()
     model2.graph.node[1].input[0] = "ghost"
@@ -217,7 +217,7 @@ def test_cycle_is_named_when_the_checker_is_skipped() -> None:
     model.graph.node.extend([helper.make_node("Relu", ["b2"], ["a2"], name="first"),
                              helper.make_node("Relu", ["a2"], ["b2"], name="second"),
                              helper.make_node("Identity", ["a2"], ["y"], name="out")])
-    with pytest.raises(FrontendError, match="node '(first|second)' \\(Relu\\) is part of a cycle"):
+    with pytest.raises(FrontendError, match=r"node '(first|second)' \(Relu\) is part of a cycle"):
         _GraphImporter(model, "cyclic.onnx", None).run()
 
 
