@@ -152,8 +152,8 @@ def prepare(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "validation failed"
+    except Exception as e:  # ValidationError, and UnicodeDecodeError for damaged strings
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FrontendError(f"{name} is not a valid ONNX model: {first}") from None
     return model
 
@@ -442,5 +442,9 @@ def import_onnx(model: str | os.PathLike[str] | bytes | onnx.ModelProto, *,
     else:
         label = name or str(model)
         proto = load_onnx(model)
-    proto = prepare(proto, label)
-    return _GraphImporter(proto, label, input_shapes, input_values).run()
+    try:
+        proto = prepare(proto, label)
+        return _GraphImporter(proto, label, input_shapes, input_values).run()
+    except UnicodeDecodeError:
+        # protobuf decodes string fields lazily, so damaged text surfaces wherever it is read
+        raise ModelFileError(f"{label} holds a name or string that is not valid UTF-8") from None
