@@ -6,16 +6,11 @@ Models are built once into the shared zoo cache (``$FURIOSA_ZOO_DIR`` or
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.models import default_zoo_dir, ensure  # noqa: E402
+from benchmarks.models import default_zoo_dir, ensure
 
 
 @pytest.fixture(scope="session")

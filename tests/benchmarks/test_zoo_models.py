@@ -13,9 +13,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from zoo_testutil import model_params
 
 from benchmarks.models import MODELS, checks, sample_inputs
+
+from .zoo_testutil import model_params
 
 COUNT_TOLERANCE = 0.05
 

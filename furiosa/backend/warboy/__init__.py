@@ -1,0 +1,1 @@
+"""The Warboy backend: target description, supported-operator table, lowering and code generation."""

@@ -1,0 +1,1 @@
+"""Tests of the offline model zoo (benchmarks.models)."""
