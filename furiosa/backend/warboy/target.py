@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import attrs
 
@@ -25,85 +26,80 @@ class UnknownTargetError(FuriosaError):
     """A target name the compiler does not know."""
 
 
+def fact(value: object, doc: str, source: str) -> Any:
+    """A field holding a published figure; ``source`` says where in shared/spec/warboy.md."""
+    return attrs.field(default=value, metadata={"doc": doc, "source": source})
+
+
+def choice(value: object, doc: str) -> Any:
+    """A field holding the project's own modelling choice; ``doc`` says why this value."""
+    return attrs.field(default=value, metadata={"doc": doc, "source": "modelling choice"})
+
+
 @attrs.frozen
 class TargetSpec:
     """One NPU configuration. Immutable; its :meth:`hash` goes into cache keys and ENF headers."""
 
-    name: str
-    """The ``--target-npu`` value."""
-    pes: int
-    """Processing elements used as one (1 alone, 2 fused). spec: chip table."""
-    device: str
-    """Device string in the vendor SDK's form (``warboy(1)*1``)."""
+    name: str = attrs.field(metadata={"doc": "the --target-npu value", "source": "compiler spec"})
+    pes: int = attrs.field(metadata={"doc": "processing elements used as one (1 alone, 2 fused)",
+                                     "source": "chip table"})
+    device: str = attrs.field(metadata={"doc": "device string in the vendor SDK's form",
+                                        "source": "vendor SDK"})
 
-    # ---- clock and compute (spec: chip table, PE table)
-    clock_hz: float = 2.0e9
-    """Core clock. spec: 2.0 GHz."""
-    slices_per_pe: int = 64
-    """Slices per PE. spec: 64 (128 fused)."""
-    mac_array_width: int = 32
-    """MAC array width per slice. spec: 32 wide x 4 high."""
-    mac_array_height: int = 4
-    """MAC array height per slice. spec: 32 wide x 4 high."""
+    # ---- clock and compute
+    clock_hz: float = fact(2.0e9, "core clock, Hz", "chip table: 2.0 GHz")
+    slices_per_pe: int = fact(64, "slices per PE", "PE table: 64 (128 fused)")
+    mac_array_width: int = fact(32, "MAC array width per slice", "PE table: 32 wide x 4 high")
+    mac_array_height: int = fact(4, "MAC array height per slice", "PE table: 32 wide x 4 high")
 
-    # ---- memory (spec: chip and PE tables)
-    sram_per_slice: int = 256 * KIB
-    """Usable SRAM per slice. spec: 256 KiB."""
-    sram_address_space_per_slice: int = 1 * MIB
-    """Address space per slice. spec: 1 MiB."""
-    sram_access_bytes: int = 8
-    """SRAM access width. spec: hardware file, 8 bytes."""
-    dram_bytes: int = 16 * GB
-    """DRAM size. spec: 16 GB (32 GB cards exist)."""
-    dram_bandwidth: float = 66e9
-    """Peak DRAM bandwidth in bytes/s. spec: LPDDR4X-4266, 66 GB/s."""
-    dram_bulk_bytes: int = 32
-    """DRAM burst granularity. spec: hardware file 'DRAM bulk 32 bytes'."""
-    dma_alignment: int = 64
-    """DMA I/O alignment. spec: hardware file, 64 bytes."""
-    host_link_bandwidth: float = 16e9
-    """Host<->NPU bandwidth each way in bytes/s. spec: PCIe Gen4 x8, ~16 GB/s (derived)."""
-    instruction_memory: int = 256 * KIB
-    """Instruction memory per PE. spec: hardware file, 256 KiB."""
+    # ---- memory
+    sram_per_slice: int = fact(256 * KIB, "usable SRAM per slice, bytes", "PE table: 256 KiB")
+    sram_address_space_per_slice: int = fact(1 * MIB, "SRAM address space per slice, bytes",
+                                             "PE table: 1 MiB")
+    sram_access_bytes: int = fact(8, "SRAM access width, bytes", "hardware file")
+    dram_bytes: int = fact(16 * GB, "DRAM size, bytes", "chip table: 16 GB (32 GB cards exist)")
+    dram_bandwidth: float = fact(66e9, "peak DRAM bandwidth, bytes/s",
+                                 "chip table: LPDDR4X-4266, 66 GB/s")
+    dram_bulk_bytes: int = fact(32, "DRAM burst granularity, bytes", "hardware file: DRAM bulk")
+    dma_alignment: int = fact(64, "DMA I/O alignment, bytes", "hardware file")
+    host_link_bandwidth: float = fact(16e9, "host<->NPU bandwidth each way, bytes/s",
+                                      "chip table: PCIe Gen4 x8 (derived)")
+    instruction_memory: int = fact(256 * KIB, "instruction memory per PE, bytes", "hardware file")
 
     # ---- units named in the hardware file
-    registers: int = 32
-    """Registers. spec: hardware file."""
-    lut_ports_per_slice: int = 2
-    """Lookup-table ports per slice (element-wise functions as INT8 tables). spec: hardware file."""
-    vector_register_file: int = 128
-    """Vector engine register-file entries. spec: hardware file."""
-    accumulator_size: int = 4
-    """Accumulator size. spec: hardware file."""
-    hop_cycles: int = 2
-    """Cycles per network hop. spec: hardware file."""
-    control_delay_cycles: int = 2
-    """Control delay. spec: hardware file."""
-    warmup_cycles: int = 20
-    """Warm-up base cycles. spec: hardware file."""
-    fetch_network_width: int = 16
-    """Fetch network width. spec: hardware file."""
+    registers: int = fact(32, "registers", "hardware file")
+    lut_ports_per_slice: int = fact(2, "lookup-table ports per slice (element-wise functions "
+                                       "run as INT8 tables)", "hardware file")
+    vector_register_file: int = fact(128, "vector engine register-file entries", "hardware file")
+    accumulator_size: int = fact(4, "accumulator size", "hardware file")
+    hop_cycles: int = fact(2, "cycles per network hop", "hardware file")
+    control_delay_cycles: int = fact(2, "control delay, cycles", "hardware file")
+    warmup_cycles: int = fact(20, "warm-up base, cycles", "hardware file")
+    fetch_network_width: int = fact(16, "fetch network width", "hardware file")
 
-    # ---- operator limits (spec: supported-operator table)
-    max_conv_group: int = 128
-    """Conv runs on the NPU with group <= this. spec: supported operators."""
-    max_conv_dilation: int = 12
-    """Conv runs on the NPU with dilation <= this. spec: supported operators."""
-    max_softmax_batch: int = 2
-    """Softmax runs on the NPU with batch <= this. spec: supported operators."""
-    max_lpnorm_batch: int = 2
-    """LpNormalization runs on the NPU with batch <= this. spec: supported operators."""
-    lowering_width_multiple: int = 32
-    """Lower/unlower and quantize/dequantize run on the NPU only when the last axis is width
-    and its size is a multiple of this; otherwise on the host. spec: PE section."""
+    # ---- operator limits
+    max_conv_group: int = fact(128, "Conv runs on the NPU with group <= this",
+                               "supported operators")
+    max_conv_dilation: int = fact(12, "Conv runs on the NPU with dilation <= this",
+                                  "supported operators")
+    max_softmax_batch: int = fact(2, "Softmax runs on the NPU with batch <= this",
+                                  "supported operators")
+    max_lpnorm_batch: int = fact(2, "LpNormalization runs on the NPU with batch <= this",
+                                 "supported operators")
+    lowering_width_multiple: int = fact(
+        32, "lower/unlower and quantize/dequantize run on the NPU only when the last axis is "
+            "width and its size is a multiple of this; otherwise on the host", "PE section")
 
-    # ---- modelling choices (the project's own; see docs/target.md)
-    host_link_latency_s: float = 5e-6
-    """Fixed cost of one host<->NPU transfer, in seconds. *Modelling choice*: a typical PCIe
-    DMA round trip, so that tiny NPU regions are not worth their transfers."""
-    min_region_macs: int = 1 << 20
-    """An NPU region doing fewer MACs than this, with transfers costing more than it saves,
-    goes back to the host. *Modelling choice* (the partitioner compares costs with it)."""
+    # ---- modelling choices
+    host_link_latency_s: float = choice(
+        5e-6, "fixed cost of one host<->NPU transfer, seconds: a typical PCIe DMA round trip, "
+              "so that tiny NPU regions are not worth their transfers")
+    min_region_macs: int = choice(
+        1 << 20, "an NPU region doing fewer MACs than this, whose transfers cost more than it "
+                 "saves, goes back to the host")
+    tensor_axis_roles: str = choice(
+        "NCHW", "axes are named from the end of a shape: width last, then height, channel, "
+                "batch; tensors of rank other than 4 are read the same way")
 
     @property
     def slices(self) -> int:
@@ -144,6 +140,56 @@ WARBOY_2PE = TargetSpec(name="warboy-2pe", pes=2, device="warboy(2)*1")
 TARGETS: dict[str, TargetSpec] = {t.name: t for t in (WARBOY, WARBOY_2PE)}
 
 
+def render_markdown() -> str:
+    """docs/target.md: every parameter, its value per target, and its source."""
+    lines = [
+        "# The Warboy target description",
+        "",
+        "<!-- Generated by `python -m furiosa.backend.warboy.target > docs/target.md` from",
+        "     furiosa/backend/warboy/target.py; a test fails when this page is stale. -->",
+        "",
+        "`furiosa/backend/warboy/target.py` holds every hardware number the compiler uses, one",
+        "immutable `TargetSpec` per `--target-npu` value; the supported-operator table, the cost",
+        "model and the simulator all read it, and no number is written anywhere else. Published",
+        "figures come from `shared/spec/warboy.md` (the source column says where); the rows",
+        "marked *modelling choice* are the project's own. The description's SHA-256 (`hash()`)",
+        "goes into compiler-cache keys and ENF headers.",
+        "",
+        "| parameter | " + " | ".join(f"`{t.name}`" for t in TARGETS.values()) + " | meaning | source |",
+        "|---|" + "---|" * len(TARGETS) + "---|---|",
+    ]
+    for f in attrs.fields(TargetSpec):
+        is_bytes = "bytes" in f.metadata["doc"]
+        values = " | ".join(_format_value(getattr(t, f.name), is_bytes) for t in TARGETS.values())
+        source = f.metadata["source"]
+        source = "*modelling choice*" if source == "modelling choice" else source
+        lines.append(f"| `{f.name}` | {values} | {f.metadata['doc']} | {source} |")
+    lines += ["", "Derived figures:", "",
+              "| figure | " + " | ".join(f"`{t.name}`" for t in TARGETS.values()) + " |",
+              "|---|" + "---|" * len(TARGETS)]
+    derived = [("slices", lambda t: t.slices), ("MACs per cycle", lambda t: t.macs_per_cycle),
+               ("SRAM in all", lambda t: f"{t.sram_bytes // MIB} MiB"),
+               ("peak INT8", lambda t: f"{t.peak_ops_per_second / 1e12:.1f} TOPS")]
+    for label, fn in derived:
+        lines.append(f"| {label} | " + " | ".join(str(fn(t)) for t in TARGETS.values()) + " |")
+    lines += ["", "Target hashes: " + ", ".join(f"`{t.name}` {t.hash()[:16]}…" for t in TARGETS.values()), ""]
+    return "\n".join(lines)
+
+
+def _format_value(v: object, is_bytes: bool) -> str:
+    if isinstance(v, float) and v >= 1e9:
+        return f"{v / 1e9:g}e9"
+    if not is_bytes or isinstance(v, bool) or not isinstance(v, int):
+        return str(v)
+    if v >= GB and v % GB == 0:
+        return f"{v // GB} GB"
+    if v >= MIB and v % MIB == 0:
+        return f"{v // MIB} MiB"
+    if v >= KIB and v % KIB == 0:
+        return f"{v // KIB} KiB"
+    return str(v)
+
+
 def get_target(name: str) -> TargetSpec:
     """The description named ``name`` (``warboy`` or ``warboy-2pe``)."""
     try:
@@ -151,3 +197,9 @@ def get_target(name: str) -> TargetSpec:
     except KeyError:
         raise UnknownTargetError(
             f"unknown target NPU '{name}' (known: {', '.join(TARGETS)})") from None
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render_markdown())

@@ -184,3 +184,20 @@ def test_target_lookup() -> None:
     assert get_target("warboy-2pe") is WARBOY_2PE
     with pytest.raises(UnknownTargetError, match="unknown target NPU 'tpu' \\(known: warboy, warboy-2pe\\)"):
         get_target("tpu")
+
+
+def test_target_docs_page_is_current() -> None:
+    from furiosa.backend.warboy.target import render_markdown as render_target
+
+    page = Path(__file__).parents[3] / "docs" / "target.md"
+    assert page.read_text() == render_target(), (
+        "docs/target.md is stale: run python -m furiosa.backend.warboy.target > docs/target.md")
+
+
+def test_every_parameter_names_its_source() -> None:
+    import attrs
+
+    from furiosa.backend.warboy.target import TargetSpec
+
+    for f in attrs.fields(TargetSpec):
+        assert f.metadata.get("doc") and f.metadata.get("source"), f.name
