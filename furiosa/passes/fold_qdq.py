@@ -1129,8 +1129,8 @@ def sink_dequantize(op: Operation, rw: Rewriter) -> bool:
     """op(Dequantize(t)) -> Dequantize(op(t)) for data movement: the op runs on stored values."""
     if isinstance(op, tn.Concat):
         inputs = [_typed(v) for v in op.operand_list("inputs")]
-        if any(t is None for t in inputs) or len({t.type for t in inputs}) != 1 and \
-                len({(t.type.element, t.type.quant) for t in inputs}) != 1:
+        if any(t is None for t in inputs) or (len({t.type for t in inputs}) != 1 and \
+                len({(t.type.element, t.type.quant) for t in inputs}) != 1):
             return False
         new: list[Operation] = []
         made = _build_checked(new, lambda: _rebuild(op, inputs))
