@@ -1,5 +1,5 @@
 """Imports every pass module so that each registers itself."""
 
-from furiosa.passes import canonicalize
+from furiosa.passes import canonicalize, fold_qdq, prelegalize
 
-__all__ = ["canonicalize"]
+__all__ = ["canonicalize", "fold_qdq", "prelegalize"]

@@ -736,5 +736,264 @@ class Concat(RescalingOp):
                          output_zero_point=out.zero_point[0])
 
 
-Clamped = Conv | MatMul | Add | Sub | Mul | AveragePool | MaxPool
+# --------------------------------------------------------------------------- fully connected
+
+
+def _positive_finite_all(values: tuple[float, ...]) -> bool:
+    return len(values) >= 1 and all(v > 0 and math.isfinite(v) for v in values)
+
+
+@op_def("quant.FullyConnected")
+class FullyConnected(RescalingOp):
+    """TFLite's int8 reference FULLY_CONNECTED: the int32 accumulator of ``quant.MatMul``,
+    rescaled in double precision instead of fixed point.
+
+    ``clamp(round_half_away(acc · scale[j]) + y_zp)`` with ``acc = Σ_k (a - a_zp)·(b - b_zp)
+    + bias[j]`` for A [M, K] and B [K, N]; ``scale[j]`` is ``a_scale · b_scale[j] /
+    output_scale`` computed in double from the float32 scales, one per column of B or one for
+    all.
+    """
+
+    OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
+                operand("bias", {E.I32}, optional=True))
+    RESULTS = (result("output"),)
+    scale: tuple[float, ...] = attribute(AttrKind.FLOATS, check=_positive_finite_all,
+                                         check_text="one or more positive finite numbers")
+    activation_min: int | None = attribute(AttrKind.INT, None)
+    activation_max: int | None = attribute(AttrKind.INT, None)
+
+    def infer_types(self) -> list[TensorType]:
+        a, b = self.type_of("A"), self.type_of("B")
+        per_tensor_quant(self, "A")
+        if a.rank != 2 or b.rank != 2:
+            raise self.error(f"operands must be matrices, not ranks {a.rank} and {b.rank}")
+        if b.quant is None:
+            raise self.error(f"operand 'B' must be quantized; its type is {b}")
+        if DYNAMIC not in (a.shape[1], b.shape[0]) and a.shape[1] != b.shape[0]:
+            raise self.error(f"inner dimensions differ: A {list(a.shape)} and B {list(b.shape)}")
+        return [self.output_type((a.shape[0], b.shape[1]), a.element)]
+
+    def verify_op(self) -> None:
+        a_scale = per_tensor_quant(self, "A").scale[0]
+        b = self.type_of("B")
+        bq = b.quant
+        assert bq is not None  # infer_types checks it
+        if not bq.is_per_tensor:
+            _symmetric_weights(self, "B", 1)
+        columns = b.shape[1]
+        if len(self.scale) not in (1, columns) and columns != DYNAMIC:
+            raise self.error(f"attribute 'scale' has {len(self.scale)} values; expected 1 or "
+                             f"{columns} (one per column of B)")
+        bias = self.operand("bias")
+        if bias is not None:
+            _check_bias(self, bias, columns, a_scale, bq)
+        check_activation_bounds(self, self.type_of("A").element)
+
+    @classmethod
+    def from_scales(cls, a: Value, b: Value, bias: Value | None, output: Quantization, *,
+                    clamp: tuple[float | None, float | None] | None = None,
+                    loc: str | None = None) -> FullyConnected:
+        """Build with ``scale[j] = a_scale · b_scale[j] / output_scale`` (double)."""
+        a_scale = _input_quant(cls.OP_NAME, a, "A").scale[0]
+        b_scales = _input_quant(cls.OP_NAME, b, "B").scale
+        out = _output_quant(cls.OP_NAME, output)
+        scales = tuple(a_scale * s / out.scale[0] for s in b_scales)
+        return cls.build(a, b, bias, loc=loc, scale=scales, output_scale=out.scale[0],
+                         output_zero_point=out.zero_point[0],
+                         **_clamp_attrs(out, a.type.element, clamp))
+
+
+# --------------------------------------------------------------------------- reductions with a sum
+
+
+def _reduced_shape(op: Operation, axes: Sequence[int], keepdims: int) -> tuple[int, ...]:
+    x = op.type_of("input")
+    rank = x.rank
+    normalized = sorted({normalize_axis(op, a, rank, "axis") for a in axes})
+    if len(normalized) != len(axes):
+        raise op.error(f"attribute 'axes' {list(axes)} repeats an axis")
+    if keepdims:
+        return tuple(1 if i in normalized else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in normalized)
+
+
+@op_def("quant.ReduceSum")
+class ReduceSum(RescalingOp):
+    """clamp(MBQM(Σ (x - x_zp), multiplier, shift) + y_zp) over ``axes``, in int32.
+
+    A quantized sum (multiplier ``input_scale / output_scale``, :meth:`from_scales`), and
+    TFLite's reference MEAN, which folds the 1/count into the multiplier instead of dividing
+    the sum (:meth:`mean_from_scales`).
+    """
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    axes: tuple[int, ...] = attribute(AttrKind.INTS, check=lambda a: len(a) >= 1,
+                                      check_text="one or more axes")
+    keepdims: int = attribute(AttrKind.INT, 1, choices=(0, 1))
+    multiplier: int = multiplier_attr()
+    shift: int = shift_attr()
+
+    def normalized_axes(self) -> tuple[int, ...]:
+        rank = self.type_of("input").rank
+        return tuple(sorted({normalize_axis(self, a, rank, "axis") for a in self.axes}))
+
+    def infer_types(self) -> list[TensorType]:
+        per_tensor_quant(self, "input")
+        shape = _reduced_shape(self, self.axes, self.keepdims)
+        return [self.output_type(shape, self.type_of("input").element)]
+
+    @classmethod
+    def from_scales(cls, input: Value, output: Quantization, axes: Sequence[int], *,
+                    keepdims: int = 1, loc: str | None = None) -> ReduceSum:
+        """A sum: multiplier ``input_scale / output_scale``."""
+        s_in = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        m, s = quantize_multiplier(s_in / out.scale[0])
+        return cls.build(input, loc=loc, axes=tuple(axes), keepdims=keepdims, multiplier=m,
+                         shift=s, output_scale=out.scale[0], output_zero_point=out.zero_point[0])
+
+    @classmethod
+    def mean_from_scales(cls, input: Value, output: Quantization, axes: Sequence[int], *,
+                         keepdims: int = 1, loc: str | None = None) -> ReduceSum:
+        """A mean as TFLite's reference MEAN computes it: the multiplier of ``input_scale /
+        output_scale`` is shifted left by ``floor(log2(count))`` (at most 32, and no further
+        than a total shift of -31), divided by ``count`` with truncation, and the shift lowered
+        to match."""
+        s_in = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        m, s = quantize_multiplier(s_in / out.scale[0])
+        x = input.type
+        for a in axes:
+            if not -x.rank <= a < x.rank:
+                raise IRError(f"{cls.OP_NAME}: axis {a} is out of range for rank {x.rank}")
+        reduced = [x.shape[a] for a in sorted({a % x.rank for a in axes})]
+        if DYNAMIC in reduced:
+            raise IRError(f"{cls.OP_NAME}: a mean needs static reduced axes, not {x}")
+        count = math.prod(reduced)
+        if count > 0:
+            fold = min(count.bit_length() - 1, 32, 31 + s)
+            m = (m << fold) // count
+            s -= fold
+        return cls.build(input, loc=loc, axes=tuple(axes), keepdims=keepdims, multiplier=m,
+                         shift=s, output_scale=out.scale[0], output_zero_point=out.zero_point[0])
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+SOFTMAX_DIFF_INTEGER_BITS = 5
+"""Integer bits of the fixed-point input differences of TFLite's quantized softmax (Q5.26)."""
+SOFTMAX_SCALE = 1.0 / 256
+"""The output scale the 8-bit softmax computes in (results count 1/256 steps from the minimum)."""
+
+
+@op_def("quant.Softmax")
+class Softmax(RescalingOp):
+    """TFLite's 8-bit reference SOFTMAX along ``axis``, in gemmlowp fixed point.
+
+    Each difference ``x - max`` at or above ``diff_min`` is scaled to Q5.26 by
+    ``SaturatingRoundingDoublingHighMul(d · 2^input_left_shift, input_multiplier)``, its
+    exponential taken in Q0.31 (``exp_on_negative_values``), the exponentials summed in
+    Q12.19, and each divided by the sum through a fixed-point reciprocal; smaller differences
+    give the minimum. The result counts steps of 1/256 from the element type's minimum, so the
+    output zero point is that minimum and the scale 1/256 (TFLite allows 0.1 % off it).
+    """
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    axis: int = attribute(AttrKind.INT, -1)
+    input_multiplier: int = multiplier_attr()
+    input_left_shift: int = attribute(AttrKind.INT, check=lambda s: 0 <= s <= 31,
+                                      check_text="in [0, 31]")
+    diff_min: int = attribute(AttrKind.INT, check=lambda d: d <= 0, check_text="<= 0")
+
+    def infer_types(self) -> list[TensorType]:
+        x = self.type_of("input")
+        per_tensor_quant(self, "input")
+        if x.rank == 0:
+            raise self.error("operand 'input' must have rank 1 or more")
+        normalize_axis(self, self.axis, x.rank)
+        return [self.output_type(x.shape, x.element)]
+
+    def verify_op(self) -> None:
+        element = self.type_of("input").element
+        if self.output_zero_point != element.min:
+            raise self.error(f"attribute 'output_zero_point' is {self.output_zero_point}; an "
+                             f"{element} softmax writes steps from {element.min}, its zero point")
+        if abs(self.output_scale - SOFTMAX_SCALE) > 0.001 * SOFTMAX_SCALE:
+            raise self.error(f"attribute 'output_scale' is {self.output_scale}; the softmax "
+                             "computes in steps of 1/256")
+
+    @classmethod
+    def from_scales(cls, input: Value, output: Quantization, beta: float = 1.0, *,
+                    axis: int = -1, loc: str | None = None) -> Softmax:
+        """Build as TFLite's Prepare does: ``input_multiplier``/``input_left_shift`` encode
+        ``min(beta · input_scale · 2^26, 2^31 - 1)`` (``beta`` as the model's float32), and
+        ``diff_min`` is minus the largest difference whose scaled value stays in range."""
+        s_in = _input_quant(cls.OP_NAME, input, "input").scale[0]
+        out = _output_quant(cls.OP_NAME, output)
+        beta32 = float(np.float32(beta))
+        real = min(beta32 * s_in * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), float(INT32_MAX))
+        if not real > 1.0:
+            raise IRError(f"{cls.OP_NAME}: beta · input scale = {beta32 * s_in:g} is too small "
+                          "for the fixed-point softmax (it needs more than 2^-26)")
+        m, shift = quantize_multiplier(real)
+        radius = ((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1) * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS))
+        diff_min = -math.floor(radius / (1 << shift))
+        return cls.build(input, loc=loc, axis=axis, input_multiplier=m, input_left_shift=shift,
+                         diff_min=diff_min, output_scale=out.scale[0],
+                         output_zero_point=out.zero_point[0])
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+RESIZE_FRACTION_BITS = 10
+"""Fractional bits of the source coordinates in TFLite's integer bilinear resize."""
+
+
+@op_def("quant.ResizeBilinear")
+class ResizeBilinear(Operation):
+    """TFLite's integer RESIZE_BILINEAR of N x C x H x W to ``sizes`` (output H, W).
+
+    Source coordinates are fixed point with 10 fractional bits: the scale is
+    ``round(2^10 · in / out)`` (``(in - 1) / (out - 1)`` with ``align_corners``), and with
+    ``half_pixel_centers`` each coordinate is ``y · scale + scale / 2 - 2^9``. The four
+    neighbours are weighted in 2^20ths and the sum rounded half away from zero. The stored
+    values are interpolated directly, so the result has the input's quantization.
+    """
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    sizes: tuple[int, ...] = attribute(AttrKind.INTS, check=lambda s: len(s) == 2 and
+                                       all(d >= 1 for d in s),
+                                       check_text="two sizes >= 1 (height, width)")
+    align_corners: int = attribute(AttrKind.INT, 0, choices=(0, 1))
+    half_pixel_centers: int = attribute(AttrKind.INT, 0, choices=(0, 1))
+
+    def infer_types(self) -> list[TensorType]:
+        x = self.type_of("input")
+        q = per_tensor_quant(self, "input")
+        if x.rank != 4:
+            raise self.error(f"operand 'input' must be N x C x H x W, not rank {x.rank}")
+        return [TensorType((*x.shape[:2], *self.sizes), x.element, q)]
+
+    def verify_op(self) -> None:
+        if self.align_corners and self.half_pixel_centers:
+            raise self.error("align_corners and half_pixel_centers cannot both be set")
+
+    def source_scales(self, in_height: int, in_width: int) -> tuple[int, int]:
+        """The fixed-point (2^10) source step along H and W."""
+        scales = []
+        for size_in, size_out in ((in_height, self.sizes[0]), (in_width, self.sizes[1])):
+            if self.align_corners and size_out > 1:
+                num, den = size_in - 1, size_out - 1
+            else:
+                num, den = size_in, size_out
+            scales.append(((1 << RESIZE_FRACTION_BITS) * num + den // 2) // den)
+        return scales[0], scales[1]
+
+
+Clamped = Conv | MatMul | FullyConnected | Add | Sub | Mul | AveragePool | MaxPool
 """The quant ops with a fused activation clamp (``activation_min``/``activation_max``)."""

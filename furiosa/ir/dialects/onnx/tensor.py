@@ -714,8 +714,9 @@ class Pad(Operation):
             if d == DYNAMIC:
                 shape.append(DYNAMIC)
                 continue
-            if d + b + e < 0:
-                raise self.error(f"pads {b}, {e} crop axis {i} of size {d} below zero")
+            # A negative pad crops before the other side pads, so the crops alone must fit.
+            if max(0, -b) + max(0, -e) > d:
+                raise self.error(f"pads {b}, {e} crop more of axis {i} than its {d} elements")
             if self.mode != "constant" and (b > 0 or e > 0) and d == 0:
                 raise self.error(f"{self.mode} padding needs a non-empty axis {i}")
             shape.append(d + b + e)

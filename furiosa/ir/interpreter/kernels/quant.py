@@ -18,11 +18,15 @@ from furiosa.ir.dialects.quant import (
     AveragePool,
     Concat,
     Conv,
+    FullyConnected,
     MatMul,
     MaxPool,
     Mean,
     Mul,
+    ReduceSum,
     Requantize,
+    ResizeBilinear,
+    Softmax,
     Sub,
     Table,
     Window,
@@ -31,9 +35,12 @@ from furiosa.ir.dialects.quant import (
 from furiosa.ir.interpreter import kernel
 from furiosa.ir.quantization import (
     IDENTITY_MULTIPLIER,
+    INT32_MAX,
+    INT32_MIN,
     clamp_to,
     divide_round_half_away,
     multiply_by_quantized_multiplier,
+    round_half_away,
     wrap_int32,
 )
 from furiosa.ir.types import TensorType
@@ -116,6 +123,23 @@ def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
     y = multiply_by_quantized_multiplier(acc, mult, shift)
     lo, hi = activation_bounds(op, yt.element)
     return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+
+
+@kernel(FullyConnected)
+def _fully_connected(op: FullyConnected, a: np.ndarray, b: np.ndarray,
+                     bias: np.ndarray | None = None) -> list[np.ndarray]:
+    at, bt, yt = op.type_of("A"), op.type_of("B"), op.result.type
+    bq = bt.quant
+    assert bq is not None
+    b_zp = bq.zero_point[0] if bq.is_per_tensor else 0  # per-column weights are symmetric
+    acc = np.matmul(a.astype(np.float64) - _zero_point(at), b.astype(np.float64) - b_zp)
+    acc = wrap_int32(np.asarray(acc).astype(np.int64) + (0 if bias is None else
+                                                          bias.astype(np.int64)))
+    # The reference rescales in double: the product rounds once, then half away from zero.
+    scaled = round_half_away(acc.astype(np.float64) * np.asarray(op.scale, dtype=np.float64))
+    y = np.clip(scaled, INT32_MIN, INT32_MAX).astype(np.int64)
+    lo, hi = activation_bounds(op, yt.element)
+    return [clamp_to(y + _zero_point(yt), yt.element, lo, hi)]
 
 
 # --------------------------------------------------------------------------- element-wise
@@ -234,3 +258,152 @@ def _concat(op: Concat, *xs: np.ndarray) -> list[np.ndarray]:
     parts = [_requantize(x, v.type, m, s, yt)
              for x, v, m, s in zip(xs, inputs, op.multiplier, op.shift, strict=True)]
     return [np.concatenate(parts, axis=op.axis % yt.rank)]
+
+
+# --------------------------------------------------------------------------- sum-based reduction
+
+
+@kernel(ReduceSum)
+def _reduce_sum(op: ReduceSum, x: np.ndarray) -> list[np.ndarray]:
+    t, yt = op.type_of("input"), op.result.type
+    acc = np.sum(x.astype(np.int64) - _zero_point(t), axis=op.normalized_axes(),
+                 keepdims=bool(op.keepdims))
+    y = multiply_by_quantized_multiplier(acc, op.multiplier, op.shift)
+    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element)]
+
+
+# --------------------------------------------------------------------------- gemmlowp fixed point
+#
+# Raw int32 fixed-point values held in int64 arrays; each helper wraps or saturates exactly as
+# gemmlowp's scalar int32 code does, so whole tensors go through one call.
+
+
+def _high_mul(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul: round(a · b / 2^31), ties toward +inf."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C++ division truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+
+
+def _divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0))
+
+
+def _saturating_shift_left(x: np.ndarray, exponent: int) -> np.ndarray:
+    """SaturatingRoundingMultiplyByPOT with a positive exponent."""
+    x = np.asarray(x, dtype=np.int64)
+    limit = (1 << (31 - exponent)) - 1
+    return np.where(x > limit, INT32_MAX, np.where(x < -limit, INT32_MIN, x << exponent))
+
+
+# exp(-2^k) in Q0.31 for the barrel shifter of exp_on_negative_values, k = -2 .. 4.
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+               (2, 39332535), (3, 720401), (4, 242))
+
+
+def _exp_on_quarter_interval(a: np.ndarray) -> np.ndarray:
+    """exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor series around -1/8."""
+    exp_minus_one_eighth, one_third = 1895147668, 715827883
+    x = wrap_int32(a + (1 << 28))
+    x2 = _high_mul(x, x)
+    x3 = _high_mul(x2, x)
+    x4 = _high_mul(x2, x2)
+    poly = _divide_by_pot(wrap_int32(_high_mul(wrap_int32(_divide_by_pot(x4, 2) + x3),
+                                               one_third) + x2), 1)
+    return wrap_int32(exp_minus_one_eighth + _high_mul(exp_minus_one_eighth, wrap_int32(x + poly)))
+
+
+def _exp_on_negative_values(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """exp(a) for a <= 0 in Q(integer_bits), result in Q0.31 (gemmlowp's exp_on_negative_values)."""
+    fractional = 31 - integer_bits
+    quarter = 1 << (fractional - 2)
+    a_mod = wrap_int32((a & (quarter - 1)) - quarter)
+    result = _exp_on_quarter_interval(_saturating_shift_left(a_mod, integer_bits)
+                                      if integer_bits else a_mod)
+    remainder = wrap_int32(a_mod - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = remainder & (1 << (fractional + exponent))
+            result = np.where(bit != 0, _high_mul(result, multiplier), result)
+    if integer_bits > 5:
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + a) for a in [0, 1), Q0.31 in and out: three Newton-Raphson steps in Q2.29."""
+    total = np.asarray(a, dtype=np.int64) + INT32_MAX
+    half_denominator = np.where(total >= 0, (total + 1) // 2, -((1 - total) // 2))
+    x = wrap_int32(1515870810 + _high_mul(half_denominator, -1010580540))  # 48/17 - 32/17·d
+    for _ in range(3):
+        one_minus = wrap_int32((1 << 29) - _high_mul(half_denominator, x))
+        x = wrap_int32(x + _saturating_shift_left(_high_mul(x, one_minus), 2))
+    return _saturating_shift_left(x, 1)
+
+
+_SOFTMAX_ACCUMULATOR_BITS = 12
+
+
+@kernel(Softmax)
+def _softmax(op: Softmax, x: np.ndarray) -> list[np.ndarray]:
+    yt = op.result.type
+    axis = op.axis % x.ndim
+    xi = np.moveaxis(x.astype(np.int64), axis, -1)
+    diff = xi - xi.max(axis=-1, keepdims=True)
+    kept = diff >= op.diff_min
+    scaled = _high_mul(wrap_int32(diff << op.input_left_shift), op.input_multiplier)
+    exps = _exp_on_negative_values(scaled, 5)
+    total = wrap_int32(np.sum(np.where(kept, _divide_by_pot(exps, _SOFTMAX_ACCUMULATOR_BITS), 0),
+                              axis=-1, keepdims=True))
+    # GetReciprocal: normalise the sum to [1, 2), take 1 / (1 + fraction) and remember the bits.
+    headroom = 32 - np.frexp(total.astype(np.float64))[1].astype(np.int64)
+    fraction = wrap_int32(((total << headroom) & 0xFFFFFFFF) - (1 << 31))
+    reciprocal = _one_over_one_plus_x(fraction)
+    exponent = (_SOFTMAX_ACCUMULATOR_BITS - headroom) + 31 - yt.element.bits
+    steps = _divide_by_pot(_high_mul(reciprocal, exps), exponent)
+    low = int(yt.element.min)
+    y = np.where(kept, steps + low, low)
+    return [np.moveaxis(clamp_to(y, yt.element), -1, axis)]
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def _source_coordinates(size_out: int, size_in: int, scale: int,
+                        half_pixel: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(2^10 fixed-point source coordinate, lower index, upper index) of each output index."""
+    one = 1 << 10
+    v = np.arange(size_out, dtype=np.int64) * scale
+    if half_pixel:
+        v = v + scale // 2 - (one >> 1)
+    # C++ integer division truncates toward zero, also for the negative half-pixel start.
+    lower = np.maximum(np.sign(v) * (np.abs(v) // one), 0)
+    shifted = v + one - 1
+    upper = np.minimum(np.sign(shifted) * (np.abs(shifted) // one), size_in - 1)
+    return v, lower, upper
+
+
+@kernel(ResizeBilinear)
+def _resize_bilinear(op: ResizeBilinear, x: np.ndarray) -> list[np.ndarray]:
+    t = op.type_of("input")
+    in_h, in_w = x.shape[2:]
+    scale_h, scale_w = op.source_scales(in_h, in_w)
+    one = 1 << 10
+    sy, y0, y1 = _source_coordinates(op.sizes[0], in_h, scale_h, bool(op.half_pixel_centers))
+    sx, x0, x1 = _source_coordinates(op.sizes[1], in_w, scale_w, bool(op.half_pixel_centers))
+    wy = (sy - one * y0)[:, None]
+    wx = (sx - one * x0)[None, :]
+    v = x.astype(np.int64)
+    rows0, rows1 = v[:, :, y0], v[:, :, y1]
+    acc = (rows0[..., x0] * (one - wy) * (one - wx) + rows1[..., x0] * wy * (one - wx)
+           + rows0[..., x1] * (one - wy) * wx + rows1[..., x1] * wy * wx)
+    # Weights total 2^20: divide rounding half away from zero, as the reference does.
+    y = np.sign(acc) * ((np.abs(acc) + (1 << 19)) >> 20)
+    return [clamp_to(y, t.element)]
