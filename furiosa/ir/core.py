@@ -499,9 +499,17 @@ def registered_ops() -> dict[str, type[Operation]]:
     return dict(sorted(OP_REGISTRY.items()))
 
 
+# Modules whose import registers ops: the IR's dialects, and the backend's own dialect (named
+# here rather than imported, so that the IR does not depend on the backend).
+DIALECT_MODULES = ("furiosa.ir.dialects", "furiosa.backend.warboy.dialect")
+
+
 def _load_dialects() -> None:
-    # Importing the dialect package registers every op; done lazily to avoid import cycles.
-    import furiosa.ir.dialects  # noqa: F401
+    # Done lazily, on first lookup, to avoid import cycles.
+    import importlib
+
+    for name in DIALECT_MODULES:
+        importlib.import_module(name)
 
 
 def check_attribute(op: Operation, name: str, spec: AttrSpec, value: AttrValue) -> None:

@@ -236,19 +236,25 @@ RULES: tuple[OperatorRule, ...] = (
 
 RULES_BY_OPERATOR: dict[str, OperatorRule] = {r.operator: r for r in RULES}
 
-# quant ops are the INT8 forms of onnx operators; Table and Requantize are the NPU's own.
-_QUANT_OPERATORS = {"Table": "element-wise table lookup", "Requantize": "requantize"}
+# quant ops are the INT8 forms of onnx operators, some under their TFLite names; Table (an
+# element-wise function as a lookup) and Requantize are the NPU's own and always run there.
+_QUANT_ALIASES = {"FullyConnected": "Gemm", "ResizeBilinear": "Resize"}
+_NPU_OWN = ("Table", "Requantize")
 
 
 def operator_name(op: Operation) -> str:
-    """The ONNX operator an IR op stands for (quant.Conv stands for Conv)."""
-    return op.OP_NAME.split(".", 1)[1]
+    """The ONNX operator an IR op stands for: quant.Conv and warboy.Conv stand for Conv."""
+    from furiosa.backend.warboy.dialect import base_of
+
+    base = base_of(op)
+    short = base.OP_NAME.split(".", 1)[1]
+    return _QUANT_ALIASES.get(short, short) if base.dialect() == "quant" else short
 
 
 def check_operator(op: Operation, target: TargetSpec) -> Verdict:
     """Apply the table to one op (its quantization is the legalizer's concern)."""
     name = operator_name(op)
-    if op.dialect() == "quant" and name in _QUANT_OPERATORS:
+    if name in _NPU_OWN:
         return Verdict(name, True)
     rule = RULES_BY_OPERATOR.get(name)
     if rule is None:

@@ -40,9 +40,19 @@ def _load_kernels() -> None:
     import furiosa.ir.interpreter.kernels  # noqa: F401  (registers every kernel)
 
 
+def _lookup(cls: type[Operation]) -> Kernel | None:
+    # An op class derived from another (a warboy op from the op it places on the NPU)
+    # computes the same thing, so it inherits the kernel.
+    for c in cls.__mro__:
+        fn = KERNELS.get(c)  # type: ignore[arg-type]
+        if fn is not None:
+            return fn
+    return None
+
+
 def kernel_for(op: Operation) -> Kernel:
     _load_kernels()
-    fn = KERNELS.get(type(op))
+    fn = _lookup(type(op))
     if fn is None:
         raise InterpreterError(f"{op.describe()} has no interpreter kernel")
     return fn
@@ -50,7 +60,7 @@ def kernel_for(op: Operation) -> Kernel:
 
 def has_kernel(op: Operation) -> bool:
     _load_kernels()
-    return type(op) in KERNELS
+    return _lookup(type(op)) is not None
 
 
 def run_op(op: Operation, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:

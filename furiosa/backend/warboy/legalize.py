@@ -1,0 +1,105 @@
+"""``legalize``: a partial conversion against the supported-operator table.
+
+Each op either becomes its ``warboy`` twin (it runs on the NPU) or stays where it
+is and runs on the host, with the reason and the suggested fix recorded on the op
+as ``warboy.reason`` / ``warboy.fix``. With ``analyze=true`` nothing is converted:
+every op only gets ``warboy.placement`` (``npu`` or ``host``) and, when on the
+host, its reason — what ``furiosa ops`` reports.
+
+An op can run on the NPU when its operator's condition holds (``supported.py``)
+and it computes on INT8: a ``quant`` op, or a shape op whose data is quantized.
+Constants are data, not work, and stay as they are. Quantize and dequantize ops
+sit at the edges of NPU regions; ``partition`` places them.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from furiosa.backend.warboy.dialect import twin_of
+from furiosa.backend.warboy.supported import Verdict, check_operator
+from furiosa.backend.warboy.target import get_target
+from furiosa.ir.core import Operation, Value
+from furiosa.ir.dialects.onnx.base import Constant
+from furiosa.ir.module import Module
+from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+
+PLACEMENT = "warboy.placement"
+REASON = "warboy.reason"
+FIX = "warboy.fix"
+EDGE_OPS = ("host.Quantize", "host.Dequantize", "host.Lower", "host.Unlower")
+
+
+def is_int8(v: Value) -> bool:
+    return v.type.is_quantized and v.type.element.bits == 8
+
+
+def data_values(op: Operation) -> list[Value]:
+    """Operands and results that carry tensor data (shape-like constant operands excluded)."""
+    values = [v for v in op.operands if v is not None and not _is_shape_operand(v)]
+    return values + list(op.results)
+
+
+def _is_shape_operand(v: Value) -> bool:
+    return isinstance(v.owner, Constant) and not v.type.is_quantized and v.type.element.is_integer
+
+
+def decide(op: Operation, target_name: str) -> Verdict:
+    """Where ``op`` runs, and why not on the NPU when it does not."""
+    verdict = check_operator(op, get_target(target_name))
+    if op.OP_NAME.startswith("warboy.") or not verdict.supported:
+        return verdict
+    if twin_of(op) is None or not all(is_int8(v) for v in data_values(op)):
+        kinds = sorted({str(v.type.element) for v in data_values(op) if not is_int8(v)})
+        return Verdict(verdict.operator, False,
+                       f"'{verdict.operator}' computes on {', '.join(kinds) or 'non-INT8 data'}; "
+                       "the NPU computes INT8 only",
+                       "quantize the model (QDQ ONNX or an INT8 TFLite model)")
+    return verdict
+
+
+@register_pass
+@attrs.frozen
+class Legalize(ModulePass):
+    """Place each op on the NPU (its warboy twin) or the host (with the reason)."""
+
+    NAME = "legalize"
+    SUMMARY = "partial conversion to the warboy dialect against the supported-operator table"
+
+    target: str = option("warboy", "the NPU: warboy or warboy-2pe", choices=("warboy", "warboy-2pe"))
+    analyze: bool = option(False, "only record each op's placement and reason; convert nothing")
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for op in module.ops:
+            if isinstance(op, Constant) or op.OP_NAME in EDGE_OPS:
+                continue
+            verdict = decide(op, self.target)
+            if verdict.supported:
+                ctx.count("ops-on-npu")
+                if self.analyze:
+                    op.extra[PLACEMENT] = "npu"
+                    op.extra.pop(REASON, None)
+                    op.extra.pop(FIX, None)
+                elif not op.OP_NAME.startswith("warboy."):
+                    _convert(module, op)
+                continue
+            ctx.count("ops-on-host")
+            if self.analyze:
+                op.extra[PLACEMENT] = "host"
+            op.extra[REASON] = verdict.reason
+            if verdict.fix:
+                op.extra[FIX] = verdict.fix
+
+
+def _convert(module: Module, op: Operation) -> Operation:
+    """Replace ``op`` with its warboy twin: same operands, attributes, types and names."""
+    twin = twin_of(op)
+    assert twin is not None
+    extra = {k: v for k, v in op.extra.items() if k not in (PLACEMENT, REASON, FIX)}
+    new = twin.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
+                          op.loc, extra, [r.name for r in op.results])
+    module.add(new, at=op)
+    for old_r in op.results:
+        old_r.name = None  # the twin's results carry the names now
+    module.replace_op(op, new.results)
+    return new
