@@ -437,40 +437,76 @@ def constant_value(v: Value | None) -> np.ndarray | None:
     return _constant_value(v, {})
 
 
+# How many ops one constant_value query may visit: shape arithmetic is a short chain, while
+# walking a deep network's whole ancestry (a long Relu chain, say) would cost depth x width.
+CONSTANT_EVAL_BUDGET = 256
+
+
 def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
     if v is None or v.owner is None:
         return None
-    op = v.owner
-    getter = getattr(op, "constant_array", None)
+    getter = getattr(v.owner, "constant_array", None)
     if getter is not None:
         return getter()
-    key = id(v)
-    if key in memo:
-        return memo[key]
-    memo[key] = None  # a cycle (in unverified IR) must not recurse forever
-    result = None
-    static = getattr(op, "static_value", None)
-    if static is not None:
-        values = static()
-        result = values[v.index] if values is not None else None
-    elif op.PURE and all(r.type.is_static and r.type.size <= CONSTANT_EVAL_LIMIT for r in op.results):
+    # Iterative post-order walk (no recursion limit), visiting at most CONSTANT_EVAL_BUDGET ops.
+    budget = CONSTANT_EVAL_BUDGET
+    stack: list[tuple[Value, bool]] = [(v, False)]
+    while stack:
+        cur, expanded = stack.pop()
+        key = id(cur)
+        if key in memo and not expanded:
+            continue
+        op = cur.owner
+        if op is None:
+            memo[key] = None
+            continue
+        getter = getattr(op, "constant_array", None)
+        if getter is not None:
+            memo[key] = getter()
+            continue
+        static = getattr(op, "static_value", None)
+        if static is not None:
+            values = static()
+            memo[key] = values[cur.index] if values is not None else None
+            continue
+        if not op.PURE or not all(r.type.is_static and r.type.size <= CONSTANT_EVAL_LIMIT
+                                  for r in op.results):
+            memo[key] = None
+            continue
+        if not expanded:
+            budget -= 1
+            if budget < 0:
+                return None
+            memo[key] = None  # provisional: a cycle in unverified IR reads as "not constant"
+            stack.append((cur, True))
+            stack.extend((a, False) for a in op.operands if a is not None and id(a) not in memo)
+            continue
         args = []
         for a in op.operands:
-            c = _constant_value(a, memo) if a is not None else None
+            c = None if a is None else _known(a, memo)
             if a is not None and c is None:
                 break
             args.append(c)
         else:
-            from furiosa.errors import FuriosaError
-            from furiosa.ir.interpreter import has_kernel, run_op
+            memo[key] = _evaluate(op, args, cur.index)
+    return memo.get(id(v))
 
-            if has_kernel(op):
-                try:
-                    result = run_op(op, args)[v.index]
-                except FuriosaError:
-                    result = None
-    memo[key] = result
-    return result
+
+def _known(v: Value, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
+    getter = getattr(v.owner, "constant_array", None) if v.owner is not None else None
+    return getter() if getter is not None else memo.get(id(v))
+
+
+def _evaluate(op: Operation, args: list[np.ndarray | None], index: int) -> np.ndarray | None:
+    from furiosa.errors import FuriosaError
+    from furiosa.ir.interpreter import has_kernel, run_op
+
+    if not has_kernel(op):
+        return None
+    try:
+        return run_op(op, args)[index]
+    except FuriosaError:
+        return None
 
 
 def op_def(name: str) -> Callable[[type[OpT]], type[OpT]]:

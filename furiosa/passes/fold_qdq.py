@@ -17,9 +17,11 @@ Three stages, each a list of rewrite patterns run by the greedy driver:
    element-wise function of one tensor as a 256-entry table, Relu/Clip as the producer's
    activation clamp); quantization moves through data-movement ops (Quantize above them,
    Dequantize below them), so those ops run on the quantized tensor; Quantize(Dequantize(t))
-   becomes ``t`` or a ``quant.Requantize``. What matches nothing stays float between explicit
-   ``host.Dequantize`` and ``host.Quantize``; Dequantize(Quantize(x)) is never removed, since
-   it rounds.
+   becomes ``t``, or a requantization table when the quantizations differ (a table of
+   Quantize(Dequantize(x)) rounds exactly as the float ops; a fixed-point requantization of
+   8-bit values rounds twice and is a step off on many elements). What matches nothing stays
+   float between explicit ``host.Dequantize`` and ``host.Quantize``; Dequantize(Quantize(x))
+   is never removed, since it rounds.
 """
 
 from __future__ import annotations
@@ -71,8 +73,34 @@ DATA_MOVEMENT: tuple[type[Operation], ...] = (
 # ================================================================ shared helpers
 
 
+# The most ops a constant subgraph may have for _const to evaluate it.
+CONSTANT_SUBGRAPH_LIMIT = 16
+
+
 def _const(v: Value | None) -> np.ndarray | None:
-    return constant_value(v) if v is not None else None
+    """The value of ``v`` when it is a constant or a small subgraph of constants.
+
+    The subgraph is walked first (at most CONSTANT_SUBGRAPH_LIMIT ops) so that asking about an
+    activation stops at once instead of climbing, recursively, through the whole network.
+    """
+    if v is None or v.owner is None:
+        return None
+    stack, seen = [v.owner], set()
+    while stack:
+        op = stack.pop()
+        static = getattr(op, "static_value", None)
+        if id(op) in seen or getattr(op, "constant_array", None) is not None or \
+                (static is not None and static() is not None):
+            continue  # a constant, or known from types alone (Shape of a static tensor)
+        seen.add(id(op))
+        if len(seen) > CONSTANT_SUBGRAPH_LIMIT:
+            return None
+        for a in op.operands:
+            if a is not None:
+                if a.owner is None:
+                    return None
+                stack.append(a.owner)
+    return constant_value(v)
 
 
 def _owner(v: Value | None, cls: type[Operation] | tuple[type[Operation], ...]) -> Operation | None:
@@ -91,7 +119,7 @@ def _moves_data(op: Operation) -> bool:
     if isinstance(op, tn.Resize):
         # Only nearest sampling copies elements; crop-and-resize extrapolates with a float.
         return op.mode == "nearest" and op.coordinate_transformation_mode != "tf_crop_and_resize"
-    return not (isinstance(op, tn.Pad) and op.mode != "constant" and op.results[0].type.rank == 0)
+    return True
 
 
 def _is_plain_8bit(t: TensorType) -> bool:
@@ -225,7 +253,8 @@ def _normalizable(op: Operation) -> bool:
             _known(op.operand("A"), op.operand("a_scale"), op.operand("a_zero_point")) and \
             _known(op.operand("B"), op.operand("b_scale"), op.operand("b_zero_point"))
     if isinstance(op, oq.QLinearBinary):
-        return _params_const(op, [d.name for d in op.OPERANDS[1:]]) and \
+        return _params_const(op, ("A_scale", "A_zero_point", "B_scale", "B_zero_point",
+                                  "C_scale", "C_zero_point")) and \
             _known(op.operand("A"), op.operand("A_scale"), op.operand("A_zero_point")) and \
             _known(op.operand("B"), op.operand("B_scale"), op.operand("B_zero_point"))
     if isinstance(op, oq.QLinearUnary):
@@ -439,8 +468,13 @@ def normalize_plain_data_movement(op: Operation, rw: Rewriter) -> bool:
 
     def build(b: _Builder) -> Value:
         operands = [b.dq(x, scale, zp), *op.operands[1:]]
-        if isinstance(op, tn.Pad) and op.operand("constant_value") is not None:
-            operands[2] = b.dq(op.operand("constant_value"), scale, zp)
+        if isinstance(op, tn.Pad) and op.mode == "constant":
+            # The plain op pads with a stored value (0 when absent): its real value is that.
+            cv = op.operand("constant_value")
+            if cv is None:
+                cv = b.const(np.zeros((), x.type.dtype))
+            operands = [*operands, None][:3]
+            operands[2] = b.dq(cv, scale, zp)
         y = b.add(_rebuild(op, operands))
         return b.q(y, scale, zp, x.type.element)
 
@@ -483,11 +517,8 @@ def normalize_integer_product(op: ew.Mul, rw: Rewriter) -> bool:
     else:
         # Per output channel: the rescale may vary along the product's channel axis only.
         axis = 1 if is_conv else out_rank - 1
-        shape = [1] * out_rank
-        shape[axis] = channels
-        if c.ndim > out_rank or c.size != channels or \
-                c.reshape(-1).shape != (channels,) or \
-                tuple(c.shape) != tuple(shape[out_rank - c.ndim:]):
+        offset = out_rank - c.ndim
+        if c.size != channels or offset < 0 or axis < offset or c.shape[axis - offset] != channels:
             return False
         w_scale = c.reshape(-1) / x_scale
     if not np.all(np.isfinite(w_scale)) or not np.all(w_scale > 0):
@@ -527,8 +558,7 @@ def _onnx_quantization(op: oq.QuantizeLinear | oq.DequantizeLinear
     """The constant quantization of an onnx QuantizeLinear / DequantizeLinear and its integer
     element type (None when the parameters are not constants or not valid)."""
     if isinstance(op, oq.QuantizeLinear):
-        data, scale_v, zp_v = op.operand("y_scale"), op.operand("y_scale"), \
-            op.operand("y_zero_point")
+        scale_v, zp_v = op.operand("y_scale"), op.operand("y_zero_point")
         element = zp_v.type.element if zp_v is not None else E.U8
         rank = op.operand("x").type.rank
     else:
@@ -661,25 +691,55 @@ def _typed_8bit(v: Value | None) -> Value | None:
     return t if _per_tensor_8bit(t) else None
 
 
+def _table(t: Value, fn: Callable[[np.ndarray], np.ndarray], out: Quantization,
+           element: ElementType, loc: str | None, rounding: str = "half_even") -> qd.Table | None:
+    """quant.Table of ``fn`` on the per-tensor 8-bit ``t``: each of the 256 entries is computed
+    as host.Dequantize -> fn -> host.Quantize computes it, so the lookup is exact."""
+    in_q, in_e = t.type.quant, t.type.element
+    if in_q is None or not in_q.is_per_tensor or in_e not in EIGHT_BIT or \
+            element not in EIGHT_BIT or not out.is_per_tensor:
+        return None
+    levels = np.arange(in_e.min, in_e.max + 1, dtype=np.int64).astype(in_e.dtype)
+    try:
+        real = dequantize(levels, in_q, np.float32)
+        with np.errstate(all="ignore"):
+            values = quantize(np.asarray(fn(real), np.float32), out, element, rounding)
+        table = np.empty(256, element.dtype)
+        table[levels.view(np.uint8)] = values
+        op = qd.Table.build(t, loc=loc, table=Dense(table), output_scale=out.scale[0],
+                            output_zero_point=out.zero_point[0])
+        _checked(op)
+    except IRError:
+        return None
+    return op
+
+
+def _requantized(value: Value, want: TensorType, loc: str | None, new: list[Operation],
+                 rounding: str = "half_even") -> Value | None:
+    """``value`` in the 8-bit type ``want``: itself, or through a table of
+    Quantize(Dequantize(x)), which rounds exactly as the float reference does (a fixed-point
+    requantization of 8-bit values rounds twice and is off by one step on many elements)."""
+    if value.type == want:
+        return value
+    if want.quant is None or want.shape != value.type.shape:
+        return None
+    table = _table(value, lambda real: real, want.quant, want.element, loc, rounding)
+    if table is None:
+        return None
+    new.append(table)
+    return table.results[0]
+
+
 def _finish(rw: Rewriter, q: Quantize, value: Value, extra: Sequence[Operation] = ()) -> bool:
     """Replace ``q`` by ``value`` (after inserting ``extra``), requantizing when the type
     differs from ``q``'s; False, with nothing changed, when it cannot."""
     ops = list(extra)
-    want = q.results[0].type
-    if value.type != want:
-        if not (_per_tensor_8bit(value) and want.quant is not None and want.quant.is_per_tensor
-                and want.shape == value.type.shape and want.element in EIGHT_BIT):
-            return False
-        try:
-            req = qd.Requantize.from_scales(value, want.quant, want.element, loc=q.loc)
-            _checked(req)
-        except IRError:
-            return False
-        ops.append(req)
-        value = req.results[0]
+    result = _requantized(value, q.results[0].type, q.loc, ops, q.rounding)
+    if result is None:
+        return False
     for op in ops:
         rw.insert(op)
-    _replace(rw, q, [value])
+    _replace(rw, q, [result])
     return True
 
 
@@ -725,11 +785,11 @@ def _weights(w: Value, axis: int, new: list[Operation]) -> Value | None:
 
 
 def _bias(v: Value, x_scale: float, w_quant: Quantization, channels: int,
-          new: list[Operation]) -> Value | None:
-    """A constant float bias as int32 in units of x_scale · w_scale: the dequantized int32
-    constant itself when its scale already is that, else the float values quantized."""
+          new: list[Operation], scale_by: float = 1.0) -> Value | None:
+    """The constant float bias ``scale_by · v`` as int32 in units of x_scale · w_scale: the
+    dequantized int32 constant itself when its scale already is that, else quantized."""
     scales = np.asarray([x_scale * s for s in w_quant.scale], dtype=np.float64)
-    typed = _typed(v)
+    typed = _typed(v) if scale_by == 1.0 else None
     if typed is not None and typed.type.element == E.I32 and typed.type.shape == (channels,) \
             and typed.type.quant is not None and _const(typed) is not None:
         tq = typed.type.quant
@@ -740,7 +800,7 @@ def _bias(v: Value, x_scale: float, w_quant: Quantization, channels: int,
     real = _const(v)
     if real is None or real.size not in (1, channels):
         return None
-    real = np.broadcast_to(real.astype(np.float64).reshape(-1), (channels,))
+    real = np.broadcast_to(real.astype(np.float64).reshape(-1) * scale_by, (channels,))
     per = np.broadcast_to(scales, (channels,))
     stored = np.rint(real / per)
     if not np.all(np.isfinite(stored)) or stored.min() < INT32_MIN or stored.max() > INT32_MAX:
@@ -752,9 +812,25 @@ def _bias(v: Value, x_scale: float, w_quant: Quantization, channels: int,
     return c.results[0]
 
 
+def _tidy(op: Operation) -> Operation:
+    """A quant op without an absent trailing bias or all-default window attributes, so that it
+    prints as briefly as an op written by hand."""
+    if op.dialect() != "quant":
+        return op
+    operands = list(op.operands)
+    while operands and operands[-1] is None:
+        operands.pop()
+    changes = {name: None for name, neutral in (("strides", 1), ("dilations", 1), ("pads", 0))
+               if getattr(op, name, None) is not None and all(v == neutral
+                                                               for v in getattr(op, name))}
+    if len(operands) == len(op.operands) and not changes:
+        return op
+    return _rebuild(op, operands, **changes)
+
+
 def _build_checked(new: list[Operation], make: Callable[[], Operation]) -> Operation | None:
     try:
-        op = make()
+        op = _tidy(make())
         _checked(op)
     except IRError:
         return None
@@ -812,14 +888,14 @@ def _matrix_operand(v: Value, transpose: bool, new: list[Operation]) -> Value | 
     assert q is not None
     tq = Quantization(q.scale, q.zero_point, None if q.axis is None else 1 - q.axis)
     c = Constant.of(Dense(np.ascontiguousarray(stored.T),
-                          TensorType(v.type.shape[::-1], v.type.element, tq)))
+                          TensorType(v.type.shape[::-1], v.type.element, tq)), name=v.name)
     new.append(c)
     return c.results[0]
 
 
 def _matmul(rw: Rewriter, q: Quantize, a: Value, b: Value, bias_real: Value | None,
             clamp: tuple[float | None, float | None] | None, loc: str | None,
-            new: list[Operation]) -> bool:
+            new: list[Operation], bias_scale: float = 1.0) -> bool:
     """Fold into quant.MatMul(a, b, bias): per-column B must be symmetric along its last axis."""
     bq = b.type.quant
     if bq is None or b.type.element not in EIGHT_BIT:
@@ -834,7 +910,7 @@ def _matmul(rw: Rewriter, q: Quantize, a: Value, b: Value, bias_real: Value | No
         if b.type.rank < 2:
             return False
         assert a.type.quant is not None and bq is not None
-        bias = _bias(bias_real, a.type.quant.scale[0], bq, b.type.shape[-1], new)
+        bias = _bias(bias_real, a.type.quant.scale[0], bq, b.type.shape[-1], new, bias_scale)
         if bias is None:
             return False
     made = _build_checked(new, lambda: qd.MatMul.from_scales(a, b, bias, q.quantization,
@@ -885,20 +961,12 @@ def fold_gemm(q: Quantize, rw: Rewriter) -> bool:
     b2 = _matrix_operand(b, bool(gemm.transB), new)
     if a2 is None or b2 is None:
         return False
-    bias = None
     c = gemm.operand("C")
     if c is not None:
         cv = _const(c)
         if cv is None or not _column_bias(cv, b2.type.shape[-1]):
             return False
-        scaled = np.asarray(cv, np.float32) * np.float32(gemm.beta)
-        bias_op = Constant.of(scaled)
-        if gemm.beta == 1.0 and _typed(c) is not None:
-            bias = c  # an int32 DQ bias can then be used as it is
-        else:
-            new.append(bias_op)
-            bias = bias_op.results[0]
-    return _matmul(rw, q, a2, b2, bias, clamp, gemm.loc, new)
+    return _matmul(rw, q, a2, b2, c, clamp, gemm.loc, new, gemm.beta)
 
 
 _BINARY: dict[type[Operation], type[qd.Add | qd.Sub | qd.Mul]] = {
@@ -977,10 +1045,16 @@ def fold_concat(q: Quantize, rw: Rewriter) -> bool:
     op = _owner(q.operands[0], tn.Concat)
     if op is None or not q.quantization.is_per_tensor:
         return False
-    inputs = [_typed_8bit(v) for v in op.operand_list("inputs")]
-    if any(t is None for t in inputs) or len({t.type.element for t in inputs}) != 1:
+    typed = [_typed_8bit(v) for v in op.operand_list("inputs")]
+    if any(t is None for t in typed):
         return False
+    # Inputs in another quantization go through exact requantization tables first, so the
+    # concatenation itself only copies.
     new: list[Operation] = []
+    inputs = [_requantized(t, TensorType(t.type.shape, q.to, q.quantization, t.type.layout),
+                           op.loc, new, q.rounding) for t in typed]
+    if any(v is None for v in inputs):
+        return False
     made = _build_checked(new, lambda: qd.Concat.from_scales(inputs, q.quantization, op.axis,
                                                              loc=op.loc))
     return made is not None and _finish(rw, q, made.results[0], new)
@@ -1073,23 +1147,8 @@ def fold_table(q: Quantize, rw: Rewriter) -> bool:
     t = _typed_8bit(data)
     if t is None:
         return False
-    in_q, in_e = t.type.quant, t.type.element
-    assert in_q is not None
-    levels = np.arange(in_e.min, in_e.max + 1, dtype=np.int64).astype(in_e.dtype)
-    try:
-        real = dequantize(levels, in_q, np.float32)
-        with np.errstate(all="ignore"):
-            values = quantize(f(real).astype(np.float32), q.quantization, q.to, q.rounding)
-    except IRError:
-        return False
-    table = np.empty(256, q.to.dtype)
-    table[levels.view(np.uint8)] = values
-    out = q.quantization
-    new: list[Operation] = []
-    made = _build_checked(new, lambda: qd.Table.build(
-        t, loc=op.loc, table=Dense(table), output_scale=out.scale[0],
-        output_zero_point=out.zero_point[0]))
-    return made is not None and _finish(rw, q, made.results[0], new)
+    table = _table(t, f, q.quantization, q.to, op.loc, q.rounding)
+    return table is not None and _finish(rw, q, table.results[0], [table])
 
 
 def _quantized_pad_value(pad: tn.Pad, quant: Quantization, element: ElementType,
@@ -1124,27 +1183,19 @@ def _moved_operands(op: Operation, data: Value, new: list[Operation],
     return operands
 
 
-@pattern(*DATA_MOVEMENT, tn.Concat, name="dequantizes-sunk")
+@pattern(*DATA_MOVEMENT, name="dequantizes-sunk")
 def sink_dequantize(op: Operation, rw: Rewriter) -> bool:
     """op(Dequantize(t)) -> Dequantize(op(t)) for data movement: the op runs on stored values."""
-    if isinstance(op, tn.Concat):
-        inputs = [_typed(v) for v in op.operand_list("inputs")]
-        if any(t is None for t in inputs) or (len({t.type for t in inputs}) != 1 and \
-                len({(t.type.element, t.type.quant) for t in inputs}) != 1):
-            return False
-        new: list[Operation] = []
-        made = _build_checked(new, lambda: _rebuild(op, inputs))
-    else:
-        if not _moves_data(op) or not op.operands:
-            return False
-        t = _typed(op.operands[0])
-        if t is None:
-            return False
-        new = []
-        operands = _moved_operands(op, t, new, exact=True)
-        if operands is None:
-            return False
-        made = _build_checked(new, lambda: _rebuild(op, operands))
+    if not _moves_data(op) or not op.operands:
+        return False
+    t = _typed(op.operands[0])
+    if t is None:
+        return False
+    new: list[Operation] = []
+    operands = _moved_operands(op, t, new, exact=True)
+    if operands is None:
+        return False
+    made = _build_checked(new, lambda: _rebuild(op, operands))
     if made is None:
         return False
     outs = []
@@ -1176,7 +1227,11 @@ def hoist_quantize(q: Quantize, rw: Rewriter) -> bool:
     new: list[Operation] = []
 
     def quantized(v: Value) -> Value | None:
-        made = _build_checked(new, lambda: _rebuild(q, [v], loc=q.loc))
+        for user in v.users:
+            if isinstance(user, Quantize) and user is not q and user in rw.module and \
+                    user.attributes == q.attributes:
+                return user.results[0]
+        made = _build_checked(new, lambda: _rebuild(q, [v]))
         return made.results[0] if made is not None else None
 
     if isinstance(op, tn.Concat):
@@ -1226,6 +1281,25 @@ def fold_max_pool(op: nn.MaxPool | nn.GlobalMaxPool, rw: Rewriter) -> bool:
     return True
 
 
+@pattern(tn.Concat, name="concats-folded")
+def fold_typed_concat(op: tn.Concat, rw: Rewriter) -> bool:
+    """A Concat of 8-bit tensors in one quantization (left by hoisting Quantize above it) is
+    quant.Concat, which copies them."""
+    inputs = op.operand_list("inputs")
+    if not all(_per_tensor_8bit(v) for v in inputs) or \
+            len({(v.type.element, v.type.quant) for v in inputs}) != 1:
+        return False
+    quant = inputs[0].type.quant
+    assert quant is not None
+    new: list[Operation] = []
+    made = _build_checked(new, lambda: qd.Concat.from_scales(inputs, quant, op.axis, loc=op.loc))
+    if made is None or made.results[0].type != op.results[0].type:
+        return False
+    rw.insert(made)
+    _replace(rw, op, made.results)
+    return True
+
+
 @pattern(Quantize, name="quantize-dequantize-folded")
 def fold_quantize_dequantize(q: Quantize, rw: Rewriter) -> bool:
     """Quantize(Dequantize(t)): ``t`` itself when the quantization is the same, else a
@@ -1239,7 +1313,7 @@ def fold_quantize_dequantize(q: Quantize, rw: Rewriter) -> bool:
 FOLD_PATTERNS: list[RewritePattern] = [
     fold_quantize_dequantize, fold_conv, fold_gemm, fold_matmul, fuse_activation, fold_table,
     fold_binary, fold_average_pool, fold_mean, fold_concat, hoist_quantize, sink_dequantize,
-    fold_max_pool,
+    fold_max_pool, fold_typed_concat,
 ]
 
 

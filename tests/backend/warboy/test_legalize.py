@@ -14,7 +14,8 @@ from furiosa.ir.interpreter import interpret
 from furiosa.ir.module import Module
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
-from furiosa.ir.types import Quantization, tensor as ttype
+from furiosa.ir.types import Quantization
+from furiosa.ir.types import tensor as ttype
 from furiosa.passes import PassManager
 
 Q_IN = Quantization.per_tensor(0.05, -3)
