@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,11 +16,17 @@ from furiosa.errors import IRError
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import quant
 from furiosa.ir.interpreter import run_op
-from furiosa.ir.quantization import quantize_multiplier
+from furiosa.ir.quantization import INT32_MAX, INT32_MIN, quantize_multiplier
 from furiosa.ir.types import I8, I32, U8, ElementType, Quantization, TensorType
 from furiosa.ir.verifier import verify_operation
 from tests.ir.op_examples.quant import ModuleBuilder, q
-from tests.ir.test_quantization import ref_mbqm, ref_wrap32
+from tests.ir.test_quantization import (
+    ref_mbqm,
+    ref_rdbpot,
+    ref_round_half_away,
+    ref_srdhm,
+    ref_wrap32,
+)
 
 # --------------------------------------------------------------------------- harness
 
@@ -586,3 +593,275 @@ def test_result_types() -> None:
     assert mean.result.type == TensorType((1, 6), U8, q(0.1, 120))
     dyn = bld.module.add_input("dyn", TensorType((-1, 3, 8, 8), U8, q(0.05, 128)))
     assert quant.Conv.from_scales(dyn, w, None, q(0.1)).result.type.shape == (-1, 6, 6, 6)
+
+
+# --------------------------------------------------------------------------- TFLite kernels
+
+
+def fully_connected_reference(op: quant.FullyConnected, a: np.ndarray, b: np.ndarray,
+                              bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    _, a_z = scalar_quant(op.operand("A"))
+    bq = op.type_of("B").quant
+    rows, depth = a.shape
+    cols = b.shape[1]
+    exact = np.zeros((rows, cols), dtype=op.result.type.dtype)
+    ideal = np.zeros(exact.shape)
+    for i, j in itertools.product(range(rows), range(cols)):
+        b_zp = bq.zero_point[0] if bq.is_per_tensor else 0
+        acc = sum((int(a[i, k]) - a_z) * (int(b[k, j]) - b_zp) for k in range(depth))
+        acc = ref_wrap32(acc + (int(bias[j]) if bias is not None else 0))
+        # Python's float product is the C double product; std::round then works on it exactly.
+        product = acc * channel(op.scale, j)
+        exact[i, j] = finish(op, ref_round_half_away(Fraction(product)) + op.output_zero_point)
+        ideal[i, j] = product + op.output_zero_point
+    return exact, ideal
+
+
+@pytest.mark.parametrize(("case", "per_column", "with_bias", "clamp"), [
+    ("per_column_relu", True, True, (0.0, None)),
+    ("per_tensor", False, True, None),
+    ("no_bias_relu6", True, False, (0.0, 6.0)),
+])
+def test_fully_connected(case: str, per_column: bool, with_bias: bool,
+                         clamp: tuple[float | None, float | None] | None) -> None:
+    bld = ModuleBuilder("fully_connected", len(case))
+    a = bld.input((3, 7), I8, q(0.05, 4))
+    scales = list(bld.rng.uniform(0.005, 0.03, size=5 if per_column else 1))
+    b = bld.weights((7, 5), scales, axis=1)
+    bias = bld.bias(0.05, scales, 5) if with_bias else None
+    op = quant.FullyConnected.from_scales(a, b, bias, q(0.2, -2), clamp=clamp)
+    check(op, values_of(bld, op), fully_connected_reference)
+
+
+def test_fully_connected_rounds_once() -> None:
+    # Just below one half: a single rounding of the double product gives 0.
+    bld = ModuleBuilder("fc_round", 0)
+    a = bld.const(np.array([[1]], np.int8), I8, q(1.0))
+    b = bld.const(np.array([[1]], np.int8), I8, q(1.0))
+    op = quant.FullyConnected.build(a, b, scale=(0.4999999999,), output_scale=1.0)
+    assert run_op(op, values_of(bld, op))[0].item() == 0
+
+
+def reduce_sum_reference(op: quant.ReduceSum, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s, z = scalar_quant(op.operand("input"))
+    axes = op.normalized_axes()
+    kept = [d for d in range(x.ndim) if d not in axes]
+    exact = np.zeros(op.result.type.shape, dtype=op.result.type.dtype)
+    ideal = np.zeros(exact.shape)
+    count = math.prod(x.shape[a] for a in axes)
+    # The real factor the multiplier encodes: the input scale over the output scale, over the
+    # count when it is a mean (a sum's factor is input/output exactly).
+    factor = op.multiplier * 2.0 ** (op.shift - 31)
+    for kept_idx in itertools.product(*[range(x.shape[d]) for d in kept]):
+        acc = 0
+        for red_idx in itertools.product(*[range(x.shape[a]) for a in axes]):
+            full = [0] * x.ndim
+            for d, i in zip(kept, kept_idx, strict=True):
+                full[d] = i
+            for d, i in zip(axes, red_idx, strict=True):
+                full[d] = i
+            acc += int(x[tuple(full)]) - z
+        out_idx = (tuple(0 if d in axes else kept_idx[kept.index(d)] for d in range(x.ndim))
+                   if op.keepdims else kept_idx)
+        exact[out_idx] = finish(op, ref_mbqm(acc, op.multiplier, op.shift) + op.output_zero_point)
+        ideal[out_idx] = acc * factor + op.output_zero_point
+    assert count > 0 and s > 0
+    return exact, ideal
+
+
+@pytest.mark.parametrize(("shape", "axes", "keepdims", "mean"), [
+    ((2, 5, 7, 3), (1, 2), 1, True),
+    ((3, 9), (-1,), 0, True),
+    ((2, 4, 3), (0, 2), 0, False),
+    ((1, 6, 6, 2), (1, 2), 1, False),
+])
+def test_reduce_sum(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: int,
+                    mean: bool) -> None:
+    bld = ModuleBuilder("reduce_sum", sum(shape))
+    x = bld.input(shape, I8, q(0.05, -3))
+    out = q(0.03, 2) if mean else q(0.5, 1)
+    make = quant.ReduceSum.mean_from_scales if mean else quant.ReduceSum.from_scales
+    op = make(x, out, axes, keepdims=keepdims)
+    check(op, values_of(bld, op), reduce_sum_reference)
+
+
+def test_mean_folds_the_count_into_the_multiplier() -> None:
+    # TFLite: multiplier << floor(log2(35)) = 5, divided by 35 with truncation; shift - 5.
+    bld = ModuleBuilder("mean_fold", 0)
+    x = bld.input((1, 5, 7, 2), I8, q(0.05, 0))
+    op = quant.ReduceSum.mean_from_scales(x, q(0.03, 0), (1, 2))
+    m, s = quantize_multiplier(0.05 / 0.03)
+    assert (op.multiplier, op.shift) == ((m << 5) // 35, s - 5)
+
+
+# gemmlowp's scalar fixed-point functions, written from its definitions.
+
+
+def ref_exp_on_interval(a: int) -> int:
+    x = ref_wrap32(a + (1 << 28))
+    x2 = ref_srdhm(x, x)
+    x3 = ref_srdhm(x2, x)
+    x4 = ref_srdhm(x2, x2)
+    poly = ref_rdbpot(ref_wrap32(ref_srdhm(ref_wrap32(ref_rdbpot(x4, 2) + x3), 715827883) + x2),
+                      1)
+    return ref_wrap32(1895147668 + ref_srdhm(1895147668, ref_wrap32(x + poly)))
+
+
+def ref_saturating_shift(x: int, exponent: int) -> int:
+    limit = (1 << (31 - exponent)) - 1
+    return INT32_MAX if x > limit else INT32_MIN if x < -limit else x << exponent
+
+
+def ref_exp_on_negative_values(a: int, integer_bits: int = 5) -> int:
+    fractional = 31 - integer_bits
+    quarter = 1 << (fractional - 2)
+    a_mod = ref_wrap32((a & (quarter - 1)) - quarter)
+    result = ref_exp_on_interval(ref_saturating_shift(a_mod, integer_bits))
+    remainder = ref_wrap32(a_mod - a)
+    for exponent, multiplier in ((-2, 1672461947), (-1, 1302514674), (0, 790015084),
+                                 (1, 290630308), (2, 39332535), (3, 720401), (4, 242)):
+        if integer_bits > exponent and remainder & (1 << (fractional + exponent)):
+            result = ref_srdhm(result, multiplier)
+    return INT32_MAX if a == 0 else result
+
+
+def ref_one_over_one_plus_x(a: int) -> int:
+    total = a + INT32_MAX
+    half = (total + 1) // 2 if total >= 0 else -((1 - total) // 2)
+    x = ref_wrap32(1515870810 + ref_srdhm(half, -1010580540))
+    for _ in range(3):
+        x = ref_wrap32(x + ref_saturating_shift(
+            ref_srdhm(x, ref_wrap32((1 << 29) - ref_srdhm(half, x))), 2))
+    return ref_saturating_shift(x, 1)
+
+
+def softmax_reference(op: quant.Softmax, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s, _ = scalar_quant(op.operand("input"))
+    element = op.result.type.element
+    moved = np.moveaxis(x, op.axis, -1)
+    exact = np.zeros(moved.shape, dtype=op.result.type.dtype)
+    ideal = np.zeros(moved.shape)
+    beta_scale = op.input_multiplier * 2.0 ** (op.input_left_shift - 31) / 2**26
+    for idx in np.ndindex(*moved.shape[:-1]):
+        row = [int(v) for v in moved[idx]]
+        top = max(row)
+        scaled = [ref_srdhm(ref_wrap32((v - top) * (1 << op.input_left_shift)),
+                            op.input_multiplier) if v - top >= op.diff_min else None for v in row]
+        exps = [ref_exp_on_negative_values(d) if d is not None else None for d in scaled]
+        total = ref_wrap32(sum(ref_rdbpot(e, 12) for e in exps if e is not None))
+        headroom = 32 - total.bit_length()
+        reciprocal = ref_one_over_one_plus_x(ref_wrap32(((total << headroom) & 0xFFFFFFFF)
+                                                        - (1 << 31)))
+        exponent = (12 - headroom) + 31 - element.bits
+        for c, e in enumerate(exps):
+            if e is None:
+                exact[(*idx, c)] = element.min
+            else:
+                y = ref_rdbpot(ref_srdhm(reciprocal, e), exponent) + int(element.min)
+                exact[(*idx, c)] = min(int(element.max), max(int(element.min), y))
+        real = np.exp((np.array(row) - top) * beta_scale)
+        ideal[idx] = real / real.sum() * 256 + int(element.min)
+    assert s > 0
+    return np.moveaxis(exact, -1, op.axis), np.moveaxis(ideal, -1, op.axis)
+
+
+@pytest.mark.parametrize(("shape", "axis", "element", "x_quant", "beta"), [
+    ((3, 12), -1, I8, q(0.1, 3), 1.0),
+    ((2, 5, 4), 1, U8, q(0.05, 130), 2.0),
+    ((4, 40), -1, I8, q(0.02, -10), 0.5),
+    ((2, 9), 0, I8, q(0.9, 0), 1.0),
+])
+def test_softmax(shape: tuple[int, ...], axis: int, element: ElementType, x_quant: Quantization,
+                 beta: float) -> None:
+    bld = ModuleBuilder("softmax", sum(shape))
+    x = bld.input(shape, element, x_quant)
+    op = quant.Softmax.from_scales(x, q(1 / 256, int(element.min)), beta, axis=axis)
+    check(op, values_of(bld, op), softmax_reference)
+
+
+def resize_reference(op: quant.ResizeBilinear, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n, c, in_h, in_w = x.shape
+    out_h, out_w = op.sizes
+    exact = np.zeros((n, c, out_h, out_w), dtype=op.result.type.dtype)
+    ideal = np.zeros(exact.shape)
+
+    def scale(size_in: int, size_out: int) -> int:
+        if op.align_corners and size_out > 1:
+            size_in, size_out = size_in - 1, size_out - 1
+        return (1024 * size_in + size_out // 2) // size_out
+
+    def coordinate(i: int, step: int, size_in: int) -> tuple[int, int, int]:
+        v = i * step + (step // 2 - 512 if op.half_pixel_centers else 0)
+        lower = max(math.trunc(Fraction(v, 1024)), 0)
+        upper = min(math.trunc(Fraction(v + 1023, 1024)), size_in - 1)
+        return v, lower, upper
+
+    sh, sw = scale(in_h, out_h), scale(in_w, out_w)
+    for b, ch, i, j in itertools.product(range(n), range(c), range(out_h), range(out_w)):
+        vy, y0, y1 = coordinate(i, sh, in_h)
+        vx, x0, x1 = coordinate(j, sw, in_w)
+        wy, wx = vy - 1024 * y0, vx - 1024 * x0
+        acc = (int(x[b, ch, y0, x0]) * (1024 - wy) * (1024 - wx)
+               + int(x[b, ch, y1, x0]) * wy * (1024 - wx)
+               + int(x[b, ch, y0, x1]) * (1024 - wy) * wx + int(x[b, ch, y1, x1]) * wy * wx)
+        rounded = acc + (1 << 19 if acc > 0 else -(1 << 19))
+        exact[b, ch, i, j] = finish(op, math.trunc(Fraction(rounded, 1 << 20)))
+        ideal[b, ch, i, j] = acc / 2**20
+    return exact, ideal
+
+
+@pytest.mark.parametrize(("shape", "sizes", "align", "half"), [
+    ((1, 2, 4, 5), (8, 10), 0, 0),
+    ((2, 1, 5, 3), (9, 13), 0, 1),
+    ((1, 3, 4, 5), (7, 3), 1, 0),
+    ((1, 2, 6, 6), (4, 4), 0, 1),
+])
+def test_resize_bilinear(shape: tuple[int, ...], sizes: tuple[int, int], align: int,
+                         half: int) -> None:
+    bld = ModuleBuilder("resize", sum(shape) + sum(sizes))
+    x = bld.input(shape, I8, q(0.05, 3))
+    op = quant.ResizeBilinear.build(x, sizes=sizes, align_corners=align, half_pixel_centers=half)
+    check(op, values_of(bld, op), resize_reference)
+
+
+NEW_BAD: list[tuple[str, Callable[[ModuleBuilder], Operation], str]] = [
+    ("softmax_zero_point", lambda bld: quant.Softmax.from_scales(
+        bld.input((2, 4), I8, q(0.1)), q(1 / 256, 0)), "writes steps from -128"),
+    ("softmax_scale", lambda bld: quant.Softmax.from_scales(
+        bld.input((2, 4), I8, q(0.1)), q(0.01, -128)), "steps of 1/256"),
+    ("softmax_axis", lambda bld: quant.Softmax.from_scales(
+        bld.input((2, 4), I8, q(0.1)), q(1 / 256, -128), axis=2), "out of range"),
+    ("resize_rank", lambda bld: quant.ResizeBilinear.build(
+        bld.input((2, 4, 4), I8, q(0.1)), sizes=(2, 2)), "N x C x H x W"),
+    ("resize_sizes", lambda bld: quant.ResizeBilinear.build(
+        bld.input((1, 1, 4, 4), I8, q(0.1)), sizes=(0, 2)), "attribute 'sizes'"),
+    ("resize_both_modes", lambda bld: quant.ResizeBilinear.build(
+        bld.input((1, 1, 4, 4), I8, q(0.1)), sizes=(2, 2), align_corners=1,
+        half_pixel_centers=1), "cannot both"),
+    ("reduce_axes", lambda bld: quant.ReduceSum.from_scales(
+        bld.input((2, 3), I8, q(0.1)), q(0.1), (0, -2)), "repeats"),
+    ("fully_connected_rank", lambda bld: quant.FullyConnected.from_scales(
+        bld.input((2, 3, 4), I8, q(0.1)), bld.weights((4, 2), [0.1]), None, q(0.1)),
+     "matrices"),
+    ("fully_connected_scales", lambda bld: quant.FullyConnected.build(
+        bld.input((2, 4), I8, q(0.1)), bld.weights((4, 3), [0.1]), scale=(0.1, 0.2),
+        output_scale=0.1), "expected 1 or 3"),
+    ("fully_connected_scale_sign", lambda bld: quant.FullyConnected.build(
+        bld.input((2, 4), I8, q(0.1)), bld.weights((4, 3), [0.1]), scale=(-0.1,),
+        output_scale=0.1), "positive finite"),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "message"), NEW_BAD, ids=[b[0] for b in NEW_BAD])
+def test_verifier_rejects_tflite_ops(name: str, build: Callable[[ModuleBuilder], Operation],
+                                     message: str) -> None:
+    bld = ModuleBuilder("bad", 0)
+    with pytest.raises(IRError, match=r"quant\.\w+") as info:
+        verify_operation(build(bld))
+    assert message in str(info.value)
+
+
+def test_softmax_needs_a_usable_beta() -> None:
+    bld = ModuleBuilder("bad", 0)
+    with pytest.raises(IRError, match="too small for the fixed-point softmax"):
+        quant.Softmax.from_scales(bld.input((2, 4), I8, q(1e-9)), q(1 / 256, -128))

@@ -237,3 +237,66 @@ def concat_requantizing() -> Example:
     x1 = b.input((1, 3, 3), I8, q(0.08, 10))
     x2 = b.input((1, 1, 3), I8, q(0.02, -100))
     return b.finish(quant.Concat.from_scales([x0, x1, x2], out, axis=-2))
+
+
+# --------------------------------------------------------------------------- TFLite kernels
+
+
+@example("quant.FullyConnected")
+def fully_connected_per_column_relu() -> Example:
+    b = ModuleBuilder("quant_fully_connected", 20)
+    a = b.input((3, 6), I8, q(0.05, -4))
+    w_scales = [0.01, 0.02, 0.015, 0.03]
+    w = b.weights((6, 4), w_scales, axis=1)
+    return b.finish(quant.FullyConnected.from_scales(a, w, b.bias(0.05, w_scales, 4),
+                                                     q(0.12, 3), clamp=(0.0, None)))
+
+
+@example("quant.FullyConnected")
+def fully_connected_per_tensor_zero_point() -> Example:
+    b = ModuleBuilder("quant_fully_connected_zp", 21)
+    a = b.input((2, 5), I8, q(0.04, 9))
+    w = b.const(b.levels((5, 3), I8), I8, q(0.02, -6))
+    return b.finish(quant.FullyConnected.from_scales(a, w, None, q(0.1, 0)))
+
+
+@example("quant.ReduceSum")
+def reduce_sum_mean_spatial() -> Example:
+    b = ModuleBuilder("quant_reduce_mean", 22)
+    x = b.input((2, 5, 7, 3), I8, q(0.05, -3))
+    return b.finish(quant.ReduceSum.mean_from_scales(x, q(0.03, 2), (1, 2)))
+
+
+@example("quant.ReduceSum")
+def reduce_sum_last_axis_u8() -> Example:
+    b = ModuleBuilder("quant_reduce_sum", 23)
+    x = b.input((3, 4), U8, q(0.01, 128))
+    return b.finish(quant.ReduceSum.from_scales(x, q(0.1, 128), (-1,), keepdims=0))
+
+
+@example("quant.Softmax")
+def softmax_last_axis() -> Example:
+    b = ModuleBuilder("quant_softmax", 24)
+    x = b.input((2, 3, 10), I8, q(0.1, 3))
+    return b.finish(quant.Softmax.from_scales(x, q(1 / 256, -128)))
+
+
+@example("quant.Softmax")
+def softmax_axis1_u8_beta() -> Example:
+    b = ModuleBuilder("quant_softmax_u8", 25)
+    x = b.input((2, 7, 3), U8, q(0.05, 130))
+    return b.finish(quant.Softmax.from_scales(x, q(1 / 256, 0), beta=0.5, axis=1))
+
+
+@example("quant.ResizeBilinear")
+def resize_bilinear_half_pixel() -> Example:
+    b = ModuleBuilder("quant_resize", 26)
+    x = b.input((1, 2, 4, 5), I8, q(0.05, 3))
+    return b.finish(quant.ResizeBilinear.build(x, sizes=(7, 9), half_pixel_centers=1))
+
+
+@example("quant.ResizeBilinear")
+def resize_bilinear_align_corners_down() -> Example:
+    b = ModuleBuilder("quant_resize_ac", 27)
+    x = b.input((2, 1, 6, 6), U8, q(0.05, 128))
+    return b.finish(quant.ResizeBilinear.build(x, sizes=(4, 3), align_corners=1))

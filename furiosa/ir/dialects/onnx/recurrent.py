@@ -29,21 +29,27 @@ from furiosa.ir.types import DYNAMIC, ElementType, TensorType
 E = ElementType
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 
-# Activation name -> (default alpha, default beta); None marks a parameter it does not take,
-# nan one it takes without a default.
-_NAN = float("nan")
-ACTIVATION_PARAMS: dict[str, tuple[float | None, float | None]] = {
+
+@attrs.frozen
+class Param:
+    """An alpha or beta an activation takes; ``default`` None when it has none."""
+
+    default: float | None = None
+
+
+# Activation name -> (its alpha, its beta); None for a parameter it does not take.
+ACTIVATION_PARAMS: dict[str, tuple[Param | None, Param | None]] = {
     "Relu": (None, None),
     "Tanh": (None, None),
     "Sigmoid": (None, None),
     "Softsign": (None, None),
     "Softplus": (None, None),
-    "LeakyRelu": (0.01, None),
-    "ThresholdedRelu": (1.0, None),
-    "Elu": (1.0, None),
-    "HardSigmoid": (0.2, 0.5),
-    "Affine": (1.0, 0.0),
-    "ScaledTanh": (_NAN, _NAN),
+    "LeakyRelu": (Param(0.01), None),
+    "ThresholdedRelu": (Param(1.0), None),
+    "Elu": (Param(1.0), None),
+    "HardSigmoid": (Param(0.2), Param(0.5)),
+    "Affine": (Param(1.0), Param(0.0)),
+    "ScaledTanh": (Param(), Param()),
 }
 
 
@@ -67,6 +73,7 @@ class RecurrentBase(Operation):
     GATES: ClassVar[int] = 1
     DEFAULT_ACTIVATIONS: ClassVar[tuple[str, ...]] = ("Tanh",)
     STATE_OPERANDS: ClassVar[tuple[str, ...]] = ("initial_h",)
+    FLOAT_OPERANDS: ClassVar[tuple[str, ...]] = ("X", "W", "R", "B", "initial_h")
 
     activation_alpha: tuple[float, ...] | None = attribute(AttrKind.FLOATS, None)
     activation_beta: tuple[float, ...] | None = attribute(AttrKind.FLOATS, None)
@@ -92,8 +99,8 @@ class RecurrentBase(Operation):
             # first (as onnxruntime does).
             names = names[:1]
         if len(names) != per_dir * dirs:
-            raise self.error(f"attribute 'activations' has {len(names)} names; {self.direction} "
-                             f"{self.OP_NAME.split('.')[1]} takes {per_dir * dirs}")
+            raise self.error(f"attribute 'activations' has {len(names)} names; a {self.direction} "
+                             f"{self.OP_NAME} takes {per_dir * dirs}")
         unknown = [n for n in names if n not in ACTIVATION_PARAMS]
         if unknown:
             raise self.error(f"activation '{unknown[0]}' is not one of "
@@ -102,16 +109,21 @@ class RecurrentBase(Operation):
         betas = list(self.activation_beta or ())
         resolved: list[Activation] = []
         for name in names:
-            default_alpha, default_beta = ACTIVATION_PARAMS[name]
-            alpha = beta = 0.0
-            if default_alpha is not None:
-                alpha = alphas.pop(0) if alphas else default_alpha
-            if default_beta is not None:
-                beta = betas.pop(0) if betas else default_beta
-            if alpha != alpha or beta != beta:
-                raise self.error(f"activation {name} needs its alpha and beta in "
-                                 "'activation_alpha' and 'activation_beta' (it has no defaults)")
-            resolved.append(Activation(name, alpha, beta))
+            values = []
+            for param, given, attr_name in ((ACTIVATION_PARAMS[name][0], alphas,
+                                             "activation_alpha"),
+                                            (ACTIVATION_PARAMS[name][1], betas,
+                                             "activation_beta")):
+                if param is None:
+                    values.append(0.0)
+                elif given:
+                    values.append(given.pop(0))
+                elif param.default is not None:
+                    values.append(param.default)
+                else:
+                    raise self.error(f"activation {name} has no default for its value in "
+                                     f"'{attr_name}'; give one")
+            resolved.append(Activation(name, *values))
         for attr_name, rest in (("activation_alpha", alphas), ("activation_beta", betas)):
             if rest:
                 raise self.error(f"attribute '{attr_name}' has {len(rest)} more values than "
@@ -133,10 +145,8 @@ class RecurrentBase(Operation):
 
     def recurrent_types(self) -> tuple[TensorType, TensorType]:
         """Check the operands; give the types of Y and of one final state."""
-        float_operands = ("X", "W", "R", "B", *self.STATE_OPERANDS,
-                          *(("P",) if any(d.name == "P" for d in self.OPERANDS) else ()))
-        reject_quantized(self, *float_operands)
-        element = same_element(self, *float_operands)
+        reject_quantized(self, *self.FLOAT_OPERANDS)
+        element = same_element(self, *self.FLOAT_OPERANDS)
         x, w, r = self.type_of("X"), self.type_of("W"), self.type_of("R")
         for name, t in (("X", x), ("W", w), ("R", r)):
             if t.rank != 3:
@@ -201,6 +211,7 @@ class LSTM(RecurrentBase):
     GATES = 4
     DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
     STATE_OPERANDS = ("initial_h", "initial_c")
+    FLOAT_OPERANDS = ("X", "W", "R", "B", "initial_h", "initial_c", "P")
     OPERANDS = (*_RNN_OPERANDS, operand("initial_c", FLOATS, optional=True),
                 operand("P", FLOATS, optional=True))
     RESULTS = (result("Y"), result("Y_h"), result("Y_c"))

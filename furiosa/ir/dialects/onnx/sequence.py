@@ -47,7 +47,7 @@ class ReverseSequence(Operation):
         if q is not None and q.axis == self.time_axis and len(q.scale) > 1:
             raise self.error("per-axis quantization on the time axis cannot follow "
                              "ReverseSequence")
-        return [TensorType(t.shape, t.element, q)]
+        return [t]
 
 
 def unpool_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int) -> int:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from furiosa.ir.dialects.onnx.loss import LossBase, NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+from furiosa.ir.dialects.onnx.loss import (
+    LossBase,
+    NegativeLogLikelihoodLoss,
+    SoftmaxCrossEntropyLoss,
+)
 from furiosa.ir.interpreter import kernel
 from furiosa.ir.interpreter.kernels.onnx_nn import compute_dtype
 

@@ -68,7 +68,6 @@ class Recurrence:
 
     def __init__(self, op: RecurrentBase, x: Array, w: Array, r: Array, b: Array | None,
                  seq_lens: Array | None) -> None:
-        self.op = op
         self.dtype = compute_dtype(x.dtype)
         steps, batch, _ = x.shape
         dirs, gh, _ = w.shape
@@ -76,6 +75,8 @@ class Recurrence:
         self.steps, self.batch, self.dirs = steps, batch, dirs
         self.lens = (np.full(batch, steps, dtype=np.int64) if seq_lens is None
                      else seq_lens.astype(np.int64))
+        if np.any((self.lens < 0) | (self.lens > steps)):
+            raise ValueError(f"sequence_lens {self.lens.tolist()} is outside [0, {steps}]")
         bias = (np.zeros((dirs, 2 * gh), dtype=self.dtype) if b is None
                 else b.astype(self.dtype, copy=False))
         self.wb, self.rb = bias[:, :gh], bias[:, gh:]

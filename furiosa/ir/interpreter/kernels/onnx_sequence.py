@@ -55,7 +55,8 @@ def _unique(op: Unique, x: np.ndarray) -> list[np.ndarray]:
     axis = None if op.axis is None else normalize_axis(op, op.axis, x.ndim)
     # Slices along the axis compare as rows of a 2-D view, which numpy sorts lexicographically
     # (ONNX's sorted order); without an axis the flattened values are compared.
-    data = x.reshape(-1) if axis is None else np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+    data = x.reshape(-1) if axis is None else \
+        np.moveaxis(x, axis, 0).reshape(x.shape[axis], x.size // max(x.shape[axis], 1))
     _, first, inverse, counts = np.unique(data, axis=None if axis is None else 0,
                                           return_index=True, return_inverse=True,
                                           return_counts=True)

@@ -40,7 +40,7 @@ def _level_counts(x: np.ndarray, level: NgramLevel, max_skip: int) -> np.ndarray
 
 @kernel(TfIdfVectorizer)
 def _tfidf(op: TfIdfVectorizer, x: np.ndarray) -> list[np.ndarray]:
-    rows = x.reshape(-1, x.shape[-1]) if x.ndim == 2 else x.reshape(1, -1)
+    rows = x.reshape(x.shape[0] if x.ndim == 2 else 1, x.shape[-1])
     width = max(op.ngram_indexes, default=-1) + 1
     y = np.zeros((rows.shape[0], width), dtype=np.float32)
     weights = np.asarray(op.weights if op.weights is not None else [1.0] * len(op.ngram_indexes),
