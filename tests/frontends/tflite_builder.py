@@ -61,7 +61,8 @@ class _Tensor:
         self.scale = None if scale is None else [float(s) for s in scale]
         self.zero_point = None if zero_point is None else [int(z) for z in zero_point]
         self.axis = axis
-        self.shape_signature = None if shape_signature is None else [int(d) for d in shape_signature]
+        self.shape_signature = (None if shape_signature is None
+                                else [int(d) for d in shape_signature])
 
 
 class _OperatorCode:

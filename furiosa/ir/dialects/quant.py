@@ -358,8 +358,9 @@ class Conv(RescalingOp):
 class MatMul(RescalingOp):
     """clamp(MBQM(Σ_k (a - a_zp)·(b - b_zp) + bias, multiplier, shift) + y_zp), batched as numpy.
 
-    Covers TFLite FULLY_CONNECTED (constant B, per-tensor or per-column weights, bias) and
-    BATCH_MATMUL (two activations with zero points).
+    Covers BATCH_MATMUL (two activations with zero points), uint8 FULLY_CONNECTED and ONNX
+    MatMul / Gemm (constant B, per-tensor or per-column weights, bias); TFLite's int8
+    FULLY_CONNECTED rescales in double and is ``quant.FullyConnected``.
     """
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
@@ -635,9 +636,10 @@ def _pool_type(op: AveragePool | MaxPool) -> list[TensorType]:
 
 @op_def("quant.Mean")
 class Mean(RescalingOp):
-    """TFLite int8 MEAN: round_half_away(MBQM(Σ (x - x_zp), multiplier, shift) / count) + y_zp.
+    """round_half_away(MBQM(Σ (x - x_zp), multiplier, shift) / count) + y_zp over any axes.
 
-    Over H, W with keepdims it is GlobalAveragePool.
+    As TFLite's integer mean over H, W of a 4-D tensor (so GlobalAveragePool); TFLite's int8
+    MEAN kernel folds 1/count into the multiplier instead and is ``quant.ReduceSum``'s mean form.
     """
 
     OPERANDS = (operand("input", QUANT_STORAGE),)

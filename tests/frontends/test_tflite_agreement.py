@@ -1,0 +1,787 @@
+"""The TFLite frontend agrees with LiteRT, operator by operator and on small networks.
+
+Models are built in code (``tests/frontends/tflite_builder.py``) with seeded random weights,
+imported, run through the IR interpreter and through LiteRT's reference kernels
+(``OpResolverType.BUILTIN_REF``): int8/uint8 results must be identical, float results within
+1e-5 (relative to the output's magnitude). LiteRT's optimized kernels compute some int8
+operators differently (fixed point where the reference uses double, float interpolation,
+other rounding orders): against them results may differ by one quantization step where a
+test says so, and against the default set-up (with the XNNPACK delegate) always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from furiosa.frontends.tflite import import_tflite
+from furiosa.ir.interpreter import interpret
+from furiosa.ir.parser import parse_module
+from furiosa.ir.printer import print_module
+from furiosa.ir.verifier import verify_module
+from tests.frontends.tflite_builder import (
+    BUILTIN_ONLY,
+    DEPRECATED_ONLY,
+    PLACEHOLDER,
+    Activation,
+    BuiltinOperator,
+    ModelBuilder,
+    Padding,
+)
+
+litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+OP = BuiltinOperator
+REFERENCE = litert.OpResolverType.BUILTIN_REF
+OPTIMIZED = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+DEFAULT = litert.OpResolverType.AUTO  # optimized kernels plus the XNNPACK delegate
+FLOAT_TOLERANCE = 1e-5
+
+
+def run_litert(data: bytes, feeds: dict[str, np.ndarray],
+               resolver: object) -> dict[str, np.ndarray]:
+    interp = litert.Interpreter(model_content=data, experimental_op_resolver_type=resolver)
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], feeds[d["name"]])
+    interp.invoke()
+    return {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+
+
+def random_feeds(module_inputs: list, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for v in module_inputs:
+        t = v.type
+        if t.element.is_integer:
+            info = np.iinfo(t.dtype)
+            feeds[v.name] = rng.integers(info.min, int(info.max) + 1, t.shape).astype(t.dtype)
+        else:
+            feeds[v.name] = rng.normal(0.0, 2.0, t.shape).astype(t.dtype)
+    return feeds
+
+
+def compare(got: np.ndarray, want: np.ndarray, what: str, step: int = 0) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape, what
+    if got.dtype.kind == "f":
+        scale = float(np.max(np.abs(want), initial=0.0)) or 1.0
+        np.testing.assert_allclose(got, want, rtol=FLOAT_TOLERANCE,
+                                   atol=FLOAT_TOLERANCE * scale, err_msg=what)
+    elif step == 0:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+    else:
+        diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+        assert diff.max(initial=0) <= step, f"{what}: off by {diff.max()}"
+
+
+def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0) -> None:
+    """Import, verify, and compare with LiteRT's reference kernels (exact), its optimized
+    kernels (``optimized_step``) and its default set-up with XNNPACK (one step)."""
+    data = model.build()
+    module = import_tflite(data)
+    verify_module(module)
+    dead = [op for op in module.ops if not any(r.uses or r in module.outputs for r in op.results)]
+    assert not dead, f"unused ops: {dead}"
+    text = print_module(module)
+    assert print_module(parse_module(text, "imported.fir")) == text
+    feeds = random_feeds(module.inputs, seed)
+    got = interpret(module, feeds)
+    for resolver, step in ((REFERENCE, 0), (OPTIMIZED, optimized_step), (DEFAULT, 1)):
+        want = run_litert(data, feeds, resolver)
+        assert set(want) == set(got)
+        for name in want:
+            compare(got[name], want[name], f"{name} vs {resolver}", step)
+
+
+# --------------------------------------------------------------------------- model helpers
+
+
+@dataclass
+class Q:
+    """Random int8/uint8 quantization parameters for one test model."""
+
+    rng: np.random.Generator
+    dtype: type = np.int8
+    made: list = field(default_factory=list)
+
+    def act(self, lo: float = 0.01, hi: float = 0.1) -> dict:
+        zp_range = (-20, 20) if self.dtype == np.int8 else (108, 148)
+        return {"scale": float(self.rng.uniform(lo, hi)),
+                "zero_point": int(self.rng.integers(*zp_range))}
+
+    def weights(self, shape: tuple[int, ...], channels: int | None) -> tuple[np.ndarray, dict]:
+        data = self.rng.integers(-127, 128, shape).astype(np.int8)
+        n = channels or 1
+        scales = self.rng.uniform(0.002, 0.02, n)
+        return data, {"scale": scales, "zero_point": [0] * n}
+
+
+def accumulation_scale(x: dict, w_scales: np.ndarray, depth: int) -> float:
+    """An output scale that keeps a product-sum of ``depth`` terms mostly in range."""
+    return float(74 * 73 * x["scale"] * np.mean(w_scales) * np.sqrt(depth) * 3 / 127)
+
+
+def conv_model(dtype: type, *, depthwise: bool = False, multiplier: int = 1,
+               shape: tuple[int, ...] = (1, 9, 8, 3), kernel: tuple[int, int] = (3, 3),
+               out_channels: int = 4, padding: int = Padding.SAME, stride: tuple[int, int] = (1, 1),
+               dilation: tuple[int, int] = (1, 1), act: int = Activation.NONE,
+               per_channel: bool = True, groups: int = 1, seed: int = 0) -> ModelBuilder:
+    rng = np.random.default_rng(seed)
+    m = ModelBuilder()
+    channels = shape[3]
+    if depthwise:
+        out_channels = channels * multiplier
+        w_shape = (1, *kernel, out_channels)
+        axis = 3
+    else:
+        w_shape = (out_channels, *kernel, channels // groups)
+        axis = 0
+    depth = kernel[0] * kernel[1] * (1 if depthwise else channels // groups)
+    if dtype == np.float32:
+        x = m.input("x", shape, np.float32)
+        w = m.const("w", rng.normal(0, 0.3, w_shape).astype(np.float32))
+        b = m.const("b", rng.normal(0, 0.5, out_channels).astype(np.float32))
+        y_quant: dict = {}
+    else:
+        q = Q(rng, dtype)
+        xq = q.act()
+        x = m.input("x", shape, dtype, **xq)
+        data, wq = q.weights(w_shape, out_channels if per_channel else None)
+        w = m.const("w", data, axis=axis, **wq)
+        b = m.const("b", rng.integers(-3000, 3000, out_channels).astype(np.int32),
+                    scale=xq["scale"] * wq["scale"], axis=0)
+        y_quant = {"scale": accumulation_scale(xq, wq["scale"], depth),
+                   "zero_point": int(rng.integers(-10, 10)) if dtype == np.int8 else 128}
+    out_shape = conv_out_shape(shape, kernel, stride, dilation, padding, out_channels)
+    y = m.tensor("y", out_shape, dtype, **y_quant)
+    options = {"Padding": padding, "StrideW": stride[1], "StrideH": stride[0],
+               "FusedActivationFunction": act, "DilationWFactor": dilation[1],
+               "DilationHFactor": dilation[0]}
+    if depthwise:
+        m.op(OP.DEPTHWISE_CONV_2D, [x, w, b], [y], "DepthwiseConv2DOptions",
+             DepthMultiplier=multiplier, version=3, **options)
+    else:
+        m.op(OP.CONV_2D, [x, w, b], [y], "Conv2DOptions", version=3, **options)
+    m.output(y)
+    return m
+
+
+def conv_out_shape(shape: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, int],
+                   dilation: tuple[int, int], padding: int, channels: int) -> tuple[int, ...]:
+    dims = []
+    for size, k, s, d in zip(shape[1:3], kernel, stride, dilation, strict=True):
+        extent = (k - 1) * d + 1
+        dims.append((size + s - 1) // s if padding == Padding.SAME else (size - extent + s) // s)
+    return (shape[0], *dims, channels)
+
+
+# --------------------------------------------------------------------------- convolution
+
+CONV_CASES = {
+    "same": {},
+    "valid_stride2": {"padding": Padding.VALID, "stride": (2, 2)},
+    "same_stride2_relu": {"stride": (2, 2), "act": Activation.RELU},
+    "dilated_relu6": {"dilation": (2, 2), "act": Activation.RELU6, "shape": (1, 11, 10, 3)},
+    "5x3_relu_n1": {"kernel": (5, 3), "act": Activation.RELU_N1_TO_1},
+    "per_tensor_pointwise": {"kernel": (1, 1), "per_channel": False, "out_channels": 8},
+    "grouped": {"shape": (1, 6, 7, 4), "groups": 2, "out_channels": 6},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_2d(case: str, dtype: type) -> None:
+    # LiteRT's optimized int8 convolution rounds some results one step away from its
+    # reference kernel.
+    check(conv_model(dtype, seed=sorted(CONV_CASES).index(case), **CONV_CASES[case]),
+          optimized_step=1)
+
+
+DEPTHWISE_CASES = {
+    "same": {},
+    "multiplier2_valid": {"multiplier": 2, "padding": Padding.VALID},
+    "stride2_relu6": {"stride": (2, 2), "act": Activation.RELU6, "shape": (1, 10, 9, 8)},
+    "multiplier3_dilated": {"multiplier": 3, "dilation": (2, 1), "shape": (1, 9, 9, 2)},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("case", sorted(DEPTHWISE_CASES))
+def test_depthwise_conv_2d(case: str, dtype: type) -> None:
+    check(conv_model(dtype, depthwise=True, seed=10 + sorted(DEPTHWISE_CASES).index(case),
+                     **DEPTHWISE_CASES[case]))
+
+
+def test_conv_2d_uint8_model() -> None:
+    """A uint8 model: uint8 activations, uint8 filter with zero point 128, int32 bias."""
+    rng = np.random.default_rng(5)
+    m = ModelBuilder()
+    x = m.input("x", (1, 6, 6, 3), np.uint8, scale=0.04, zero_point=120)
+    w = m.const("w", rng.integers(0, 256, (4, 3, 3, 3)).astype(np.uint8), scale=0.01,
+                zero_point=128)
+    b = m.const("b", rng.integers(-500, 500, 4).astype(np.int32), scale=0.0004)
+    y = m.tensor("y", (1, 6, 6, 4), np.uint8, scale=0.15, zero_point=128)
+    m.op(OP.CONV_2D, [x, w, b], [y], "Conv2DOptions", Padding=Padding.SAME, StrideW=1,
+         StrideH=1, FusedActivationFunction=Activation.RELU6)
+    m.output(y)
+    check(m, optimized_step=1)
+
+
+def test_conv_2d_float16_weights() -> None:
+    """float16 weights reach the float convolution through DEQUANTIZE."""
+    rng = np.random.default_rng(6)
+    m = ModelBuilder()
+    x = m.input("x", (1, 5, 5, 2), np.float32)
+    w16 = m.const("w16", rng.normal(0, 0.3, (3, 3, 3, 2)).astype(np.float16))
+    w = m.tensor("w", (3, 3, 3, 2), np.float32)
+    m.op(OP.DEQUANTIZE, [w16], [w], version=3)
+    b = m.const("b", rng.normal(0, 0.5, 3).astype(np.float32))
+    y = m.tensor("y", (1, 5, 5, 3), np.float32)
+    m.op(OP.CONV_2D, [x, w, b], [y], "Conv2DOptions", Padding=Padding.SAME, StrideW=1,
+         StrideH=1)
+    m.output(y)
+    check(m)
+    module = import_tflite(m.build())
+    assert not any(op.OP_NAME == "onnx.Cast" for op in module.ops)  # folded at import
+
+
+# --------------------------------------------------------------------------- fully connected
+
+
+def fc_model(dtype: type, *, shape: tuple[int, ...] = (2, 10), units: int = 6,
+             per_channel: bool = False, bias: bool = True, act: int = Activation.NONE,
+             keep: bool = False, seed: int = 0) -> ModelBuilder:
+    rng = np.random.default_rng(seed)
+    m = ModelBuilder()
+    depth = shape[-1]
+    rows = int(np.prod(shape)) // depth
+    out_shape = (*shape[:-1], units) if keep else (rows, units)
+    if dtype == np.float32:
+        x = m.input("x", shape, np.float32)
+        w = m.const("w", rng.normal(0, 0.3, (units, depth)).astype(np.float32))
+        b = m.const("b", rng.normal(0, 0.5, units).astype(np.float32)) if bias else -1
+        y = m.tensor("y", out_shape, np.float32)
+    else:
+        q = Q(rng)
+        xq = q.act()
+        x = m.input("x", shape, np.int8, **xq)
+        data, wq = q.weights((units, depth), units if per_channel else None)
+        w = m.const("w", data, axis=0, **wq)
+        b = (m.const("b", rng.integers(-3000, 3000, units).astype(np.int32),
+                     scale=xq["scale"] * wq["scale"], axis=0) if bias else -1)
+        y = m.tensor("y", out_shape, np.int8,
+                     scale=accumulation_scale(xq, wq["scale"], depth), zero_point=-3)
+    m.op(OP.FULLY_CONNECTED, [x, w, b], [y], "FullyConnectedOptions",
+         FusedActivationFunction=act, KeepNumDims=keep, version=5 if per_channel else 4)
+    m.output(y)
+    return m
+
+
+FC_CASES = {
+    "plain": {},
+    "relu_no_bias": {"act": Activation.RELU, "bias": False},
+    "flattened_rank4": {"shape": (1, 2, 3, 4)},
+    "keep_num_dims": {"shape": (2, 3, 8), "keep": True},
+    "per_channel": {"per_channel": True, "units": 5},
+}
+
+
+FC_PARAMS = [(case, dtype) for case in sorted(FC_CASES) for dtype in (np.float32, np.int8)
+             if not (case == "per_channel" and dtype == np.float32)]
+
+
+@pytest.mark.parametrize(("case", "dtype"), FC_PARAMS,
+                         ids=[f"{c}-{'f32' if d == np.float32 else 'i8'}" for c, d in FC_PARAMS])
+def test_fully_connected(case: str, dtype: type) -> None:
+    # The int8 reference rescales in double, the optimized kernel in fixed point: they can
+    # differ by one step.
+    check(fc_model(dtype, seed=20 + sorted(FC_CASES).index(case), **FC_CASES[case]),
+          optimized_step=1)
+
+
+def test_fully_connected_uint8() -> None:
+    """uint8 weights keep their zero point; LiteRT's uint8 kernel rescales in fixed point."""
+    rng = np.random.default_rng(25)
+    m = ModelBuilder()
+    x = m.input("x", (3, 16), np.uint8, scale=0.03, zero_point=121)
+    w = m.const("w", rng.integers(0, 256, (5, 16)).astype(np.uint8), scale=0.01,
+                zero_point=131)
+    b = m.const("b", rng.integers(-3000, 3000, 5).astype(np.int32), scale=0.0003)
+    y = m.tensor("y", (3, 5), np.uint8, scale=0.2, zero_point=128)
+    m.op(OP.FULLY_CONNECTED, [x, w, b], [y], "FullyConnectedOptions",
+         FusedActivationFunction=Activation.RELU)
+    m.output(y)
+    check(m)
+    assert "quant.MatMul" in [op.OP_NAME for op in import_tflite(m.build()).ops]
+
+
+# --------------------------------------------------------------------------- element-wise
+
+
+def binary_model(code: int, dtype: type, a_shape: tuple[int, ...], b_shape: tuple[int, ...],
+                 act: int = Activation.NONE, const_b: bool = False, seed: int = 0) -> ModelBuilder:
+    rng = np.random.default_rng(seed)
+    m = ModelBuilder()
+    out_shape = np.broadcast_shapes(a_shape, b_shape)
+    options = {OP.ADD: "AddOptions", OP.SUB: "SubOptions", OP.MUL: "MulOptions"}[code]
+    if dtype == np.float32:
+        a = m.input("a", a_shape, np.float32)
+        b = (m.const("b", rng.normal(0, 1, b_shape).astype(np.float32)) if const_b
+             else m.input("b", b_shape, np.float32))
+        y = m.tensor("y", out_shape, np.float32)
+    else:
+        q = Q(rng)
+        a = m.input("a", a_shape, np.int8, **q.act())
+        bq = q.act()
+        b = (m.const("b", rng.integers(-128, 128, b_shape).astype(np.int8), **bq) if const_b
+             else m.input("b", b_shape, np.int8, **bq))
+        y = m.tensor("y", out_shape, np.int8, **(q.act(0.05, 0.2) if code != OP.MUL
+                                                 else q.act(0.005, 0.02)))
+    m.op(code, [a, b], [y], options, FusedActivationFunction=act, version=2)
+    m.output(y)
+    return m
+
+
+BINARY_CASES = {
+    "add_same": (OP.ADD, (1, 4, 4, 3), (1, 4, 4, 3), Activation.NONE, False),
+    "add_broadcast_relu": (OP.ADD, (2, 3, 4, 5), (4, 1), Activation.RELU, False),
+    "add_const_relu6": (OP.ADD, (1, 5, 3), (3,), Activation.RELU6, True),
+    "sub_broadcast": (OP.SUB, (3, 1, 4), (2, 1), Activation.NONE, False),
+    "mul_same": (OP.MUL, (2, 6), (2, 6), Activation.NONE, False),
+    "mul_broadcast_relu_n1": (OP.MUL, (1, 3, 3, 4), (1, 1, 1, 4), Activation.RELU_N1_TO_1,
+                              True),
+    "mul_scalar_broadcast": (OP.MUL, (4, 5), (1,), Activation.RELU, False),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("case", sorted(BINARY_CASES))
+def test_binary(case: str, dtype: type) -> None:
+    code, a_shape, b_shape, act, const_b = BINARY_CASES[case]
+    check(binary_model(code, dtype, a_shape, b_shape, act, const_b,
+                       seed=30 + sorted(BINARY_CASES).index(case)))
+
+
+def unary_model(code: int, dtype: type, shape: tuple[int, ...], out_quant: dict,
+                in_quant: dict | None = None, options: str | None = None,
+                **fields: object) -> ModelBuilder:
+    m = ModelBuilder()
+    x = m.input("x", shape, dtype, **(in_quant or {}))
+    y = m.tensor("y", shape, dtype, **out_quant)
+    m.op(code, [x], [y], options, **fields)
+    m.output(y)
+    return m
+
+
+@pytest.mark.parametrize(("code", "out_quant"), [
+    (OP.LOGISTIC, {"scale": 1 / 256, "zero_point": -128}),
+    (OP.TANH, {"scale": 1 / 128, "zero_point": 0}),
+], ids=["logistic", "tanh"])
+@pytest.mark.parametrize("in_quant", [{"scale": 0.02, "zero_point": 5},
+                                      {"scale": 0.11, "zero_point": -40}], ids=["fine", "coarse"])
+def test_table_activations_int8(code: int, out_quant: dict, in_quant: dict) -> None:
+    check(unary_model(code, np.int8, (2, 8, 16), out_quant, in_quant))
+
+
+@pytest.mark.parametrize("code", [OP.LOGISTIC, OP.TANH, OP.RELU, OP.RELU6, OP.RELU_N1_TO_1],
+                         ids=["logistic", "tanh", "relu", "relu6", "relu_n1_to_1"])
+def test_activations_float(code: int) -> None:
+    check(unary_model(code, np.float32, (2, 5, 7), {}))
+
+
+def test_gelu_float() -> None:
+    for approximate in (False, True):
+        check(unary_model(OP.GELU, np.float32, (3, 17), {}, None, "GeluOptions",
+                          Approximate=approximate))
+
+
+@pytest.mark.parametrize(("shape", "beta", "in_quant"), [
+    ((2, 10), 1.0, {"scale": 0.1, "zero_point": 3}),
+    ((1, 3, 4, 20), 0.5, {"scale": 0.05, "zero_point": -7}),
+    ((3, 300), 2.0, {"scale": 0.2, "zero_point": 10}),
+    ((4, 6), 1.0, {"scale": 0.004, "zero_point": 0}),
+], ids=["rank2", "rank4_beta_half", "wide_beta2", "small_scale"])
+def test_softmax(shape: tuple[int, ...], beta: float, in_quant: dict) -> None:
+    out = {"scale": 1 / 256, "zero_point": -128}
+    check(unary_model(OP.SOFTMAX, np.int8, shape, out, in_quant, "SoftmaxOptions", Beta=beta))
+    check(unary_model(OP.SOFTMAX, np.float32, shape, {}, None, "SoftmaxOptions", Beta=beta))
+
+
+def test_softmax_uint8() -> None:
+    check(unary_model(OP.SOFTMAX, np.uint8, (3, 12), {"scale": 1 / 256, "zero_point": 0},
+                      {"scale": 0.08, "zero_point": 130}, "SoftmaxOptions", Beta=1.0))
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def pool_model(code: int, dtype: type, *, shape: tuple[int, ...] = (1, 9, 8, 3),
+               filt: tuple[int, int] = (3, 3), stride: tuple[int, int] = (2, 2),
+               padding: int = Padding.SAME, act: int = Activation.NONE) -> ModelBuilder:
+    m = ModelBuilder()
+    quant = {"scale": 0.05, "zero_point": -4} if dtype != np.float32 else {}
+    x = m.input("x", shape, dtype, **quant)
+    out = conv_out_shape(shape, filt, stride, (1, 1), padding, shape[3])
+    y = m.tensor("y", out, dtype, **quant)
+    m.op(code, [x], [y], "Pool2DOptions", Padding=padding, StrideW=stride[1], StrideH=stride[0],
+         FilterWidth=filt[1], FilterHeight=filt[0], FusedActivationFunction=act, version=2)
+    m.output(y)
+    return m
+
+
+POOL_CASES = {
+    "same_3x3_s2": {},
+    "valid_2x2_s2": {"filt": (2, 2), "padding": Padding.VALID},
+    "same_3x2_s1_relu6": {"filt": (3, 2), "stride": (1, 1), "act": Activation.RELU6},
+    "global_valid": {"filt": (9, 8), "stride": (1, 1), "padding": Padding.VALID},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("code", [OP.AVERAGE_POOL_2D, OP.MAX_POOL_2D], ids=["avg", "max"])
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_pool(case: str, code: int, dtype: type) -> None:
+    check(pool_model(code, dtype, **POOL_CASES[case]))
+
+
+# --------------------------------------------------------------------------- data movement
+
+
+def quant_kwargs(dtype: type) -> dict:
+    return {"scale": 0.07, "zero_point": 9} if dtype != np.float32 else {}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("how", ["tensor", "options", "minus_one"])
+def test_reshape(how: str, dtype: type) -> None:
+    m = ModelBuilder()
+    q = quant_kwargs(dtype)
+    x = m.input("x", (2, 3, 4), dtype, **q)
+    y = m.tensor("y", (6, 4), dtype, **q)
+    if how == "tensor":
+        m.op(OP.RESHAPE, [x, m.const("shape", np.array([6, 4], np.int32))], [y])
+    elif how == "options":
+        m.op(OP.RESHAPE, [x], [y], "ReshapeOptions", NewShape=[6, 4])
+    else:
+        m.op(OP.RESHAPE, [x, m.const("shape", np.array([-1, 4], np.int32))], [y])
+    m.output(y)
+    check(m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_concatenation(axis: int, dtype: type) -> None:
+    m = ModelBuilder()
+    q = quant_kwargs(dtype)
+    shapes = [(2, 3, 4), (2, 3, 4), (2, 3, 4)]
+    grow = axis % 3
+    shapes = [tuple(d + i if j == grow else d for j, d in enumerate(s))
+              for i, s in enumerate(shapes)]
+    xs = [m.input(f"x{i}", s, dtype, **q) for i, s in enumerate(shapes)]
+    out = list(shapes[0])
+    out[grow] = sum(s[grow] for s in shapes)
+    y = m.tensor("y", out, dtype, **q)
+    m.op(OP.CONCATENATION, xs, [y], "ConcatenationOptions", Axis=axis)
+    m.output(y)
+    check(m)
+
+
+def test_concatenation_uint8_rescales() -> None:
+    """uint8 inputs in other quantizations are rescaled in float, as LiteRT does."""
+    m = ModelBuilder()
+    a = m.input("a", (2, 3, 4), np.uint8, scale=0.031, zero_point=140)
+    b = m.input("b", (2, 2, 4), np.uint8, scale=0.05, zero_point=128)
+    c = m.input("c", (2, 1, 4), np.uint8, scale=0.017, zero_point=101)
+    y = m.tensor("y", (2, 6, 4), np.uint8, scale=0.05, zero_point=128)
+    m.op(OP.CONCATENATION, [a, b, c], [y], "ConcatenationOptions", Axis=1)
+    m.output(y)
+    check(m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("code", [OP.PAD, OP.PADV2], ids=["pad", "padv2"])
+def test_pad(code: int, dtype: type) -> None:
+    m = ModelBuilder()
+    q = quant_kwargs(dtype)
+    x = m.input("x", (1, 4, 5, 3), dtype, **q)
+    paddings = m.const("paddings", np.array([[0, 0], [1, 2], [0, 3], [0, 0]], np.int32))
+    y = m.tensor("y", (1, 7, 8, 3), dtype, **q)
+    inputs = [x, paddings]
+    if code == OP.PADV2:
+        value = np.array([-0.5 if dtype == np.float32 else -20], dtype)
+        inputs.append(m.const("value", value, **q))
+    m.op(code, inputs, [y])
+    m.output(y)
+    check(m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+def test_transpose_squeeze_expand_dims(dtype: type) -> None:
+    m = ModelBuilder()
+    q = quant_kwargs(dtype)
+    x = m.input("x", (1, 3, 1, 4), dtype, **q)
+    t = m.tensor("t", (1, 4, 1, 3), dtype, **q)
+    m.op(OP.TRANSPOSE, [x, m.const("perm", np.array([0, 3, 2, 1], np.int32))], [t])
+    s = m.tensor("s", (4, 3), dtype, **q)
+    m.op(OP.SQUEEZE, [t], [s], "SqueezeOptions", SqueezeDims=[0, 2])
+    e = m.tensor("e", (4, 1, 3), dtype, **q)
+    m.op(OP.EXPAND_DIMS, [s, m.const("axis", np.array([1], np.int32))], [e])
+    m.output(e)
+    check(m)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+MEAN_CASES = {
+    "hw_keepdims": ((2, 5, 7, 3), [1, 2], True),
+    "hw": ((1, 4, 4, 8), [2, 1], False),
+    "last_axis": ((3, 6, 4), [-1], False),
+    "width_keepdims": ((2, 9, 10, 3), [2], True),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("case", sorted(MEAN_CASES))
+def test_mean(case: str, dtype: type) -> None:
+    shape, axes, keep = MEAN_CASES[case]
+    m = ModelBuilder()
+    rank = len(shape)
+    norm = {a % rank for a in axes}
+    x = m.input("x", shape, dtype, **({"scale": 0.05, "zero_point": -3}
+                                      if dtype != np.float32 else {}))
+    out = [1 if i in norm else d for i, d in enumerate(shape)] if keep else \
+        [d for i, d in enumerate(shape) if i not in norm]
+    y = m.tensor("y", out, dtype, **({"scale": 0.03, "zero_point": 2}
+                                     if dtype != np.float32 else {}))
+    m.op(OP.MEAN, [x, m.const("axes", np.array(axes, np.int32))], [y], "ReducerOptions",
+         KeepDims=keep, version=2)
+    m.output(y)
+    # LiteRT's optimized int8 MEAN rounds differently from its reference kernel.
+    check(m, optimized_step=1)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+RESIZE_CASES = {
+    "up_asymmetric": ((1, 4, 5, 3), (8, 10), False, False),
+    "up_half_pixel": ((2, 5, 3, 2), (9, 13), False, True),
+    "align_corners": ((1, 4, 5, 3), (7, 3), True, False),
+    "down_half_pixel": ((1, 6, 6, 2), (4, 4), False, True),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8], ids=["f32", "i8"])
+@pytest.mark.parametrize("case", sorted(RESIZE_CASES))
+def test_resize_bilinear(case: str, dtype: type) -> None:
+    shape, (h, w), align, half = RESIZE_CASES[case]
+    m = ModelBuilder()
+    q = quant_kwargs(dtype)
+    x = m.input("x", shape, dtype, **q)
+    y = m.tensor("y", (shape[0], h, w, shape[3]), dtype, **q)
+    m.op(OP.RESIZE_BILINEAR, [x, m.const("size", np.array([h, w], np.int32))], [y],
+         "ResizeBilinearOptions", AlignCorners=align, HalfPixelCenters=half, version=3)
+    m.output(y)
+    # LiteRT's optimized int8 kernel interpolates in float: it can differ by one step.
+    check(m, optimized_step=1)
+
+
+# --------------------------------------------------------------------------- quantization
+
+
+@pytest.mark.parametrize(("src", "dst"), [
+    (np.float32, np.int8), (np.float32, np.uint8), (np.int8, np.int8), (np.uint8, np.int8),
+    (np.int8, np.uint8)])
+def test_quantize(src: type, dst: type) -> None:
+    m = ModelBuilder()
+    in_q = {} if src == np.float32 else {"scale": 0.03, "zero_point": 7 if src == np.int8
+                                         else 131}
+    x = m.input("x", (3, 41), src, **in_q)
+    y = m.tensor("y", (3, 41), dst, scale=0.021, zero_point=-5 if dst == np.int8 else 120)
+    m.op(OP.QUANTIZE, [x], [y], version=2)
+    m.output(y)
+    check(m)
+
+
+def test_quantize_rounds_half_away_from_zero() -> None:
+    m = ModelBuilder()
+    x = m.input("x", (8,), np.float32)
+    y = m.tensor("y", (8,), np.int8, scale=0.5, zero_point=0)
+    m.op(OP.QUANTIZE, [x], [y])
+    m.output(y)
+    data = m.build()
+    feeds = {"x": np.array([0.25, -0.25, 0.75, -0.75, 1.25, 100.0, -100.0, 0.0], np.float32)}
+    got = interpret(import_tflite(data), feeds)["y"]
+    np.testing.assert_array_equal(got, run_litert(data, feeds, REFERENCE)["y"])
+    np.testing.assert_array_equal(got[:5], [1, -1, 2, -2, 3])
+
+
+@pytest.mark.parametrize("src", [np.int8, np.uint8])
+def test_dequantize(src: type) -> None:
+    m = ModelBuilder()
+    x = m.input("x", (2, 3, 7), src, scale=0.013, zero_point=-6 if src == np.int8 else 140)
+    y = m.tensor("y", (2, 3, 7), np.float32)
+    m.op(OP.DEQUANTIZE, [x], [y], version=2)
+    m.output(y)
+    check(m)
+
+
+# --------------------------------------------------------------------------- a small network
+
+
+def int8_network(seed: int = 7) -> ModelBuilder:
+    """float input -> QUANTIZE -> conv -> depthwise -> add (residual) -> avgpool -> reshape ->
+    fully connected -> softmax -> DEQUANTIZE -> float output."""
+    rng = np.random.default_rng(seed)
+    q = Q(rng)
+    m = ModelBuilder("furiosa test network")
+    x = m.input("image", (1, 8, 8, 3), np.float32)
+    xq_params = {"scale": 0.016, "zero_point": -2}
+    xq = m.tensor("image_q", (1, 8, 8, 3), np.int8, **xq_params)
+    m.op(OP.QUANTIZE, [x], [xq], version=2)
+
+    def conv(name: str, src: int, src_q: dict, cin: int, cout: int, depthwise: bool) -> tuple:
+        shape = (1, 3, 3, cout) if depthwise else (cout, 3, 3, cin)
+        data, wq = q.weights(shape, cout)
+        w = m.const(f"{name}/w", data, axis=3 if depthwise else 0, **wq)
+        b = m.const(f"{name}/b", rng.integers(-2000, 2000, cout).astype(np.int32),
+                    scale=src_q["scale"] * wq["scale"], axis=0)
+        out_q = {"scale": accumulation_scale(src_q, wq["scale"], 9 * (1 if depthwise else cin)),
+                 "zero_point": -128}
+        y = m.tensor(name, (1, 8, 8, cout), np.int8, **out_q)
+        opts = {"Padding": Padding.SAME, "StrideW": 1, "StrideH": 1,
+                "FusedActivationFunction": Activation.RELU6}
+        if depthwise:
+            m.op(OP.DEPTHWISE_CONV_2D, [src, w, b], [y], "DepthwiseConv2DOptions",
+                 DepthMultiplier=1, version=3, **opts)
+        else:
+            m.op(OP.CONV_2D, [src, w, b], [y], "Conv2DOptions", version=3, **opts)
+        return y, out_q
+
+    c1, c1_q = conv("conv1", xq, xq_params, 3, 8, False)
+    c2, c2_q = conv("dw2", c1, c1_q, 8, 8, True)
+    add_q = {"scale": c1_q["scale"] + c2_q["scale"], "zero_point": -128}
+    s = m.tensor("add", (1, 8, 8, 8), np.int8, **add_q)
+    m.op(OP.ADD, [c1, c2], [s], "AddOptions", version=2)
+    p = m.tensor("pool", (1, 4, 4, 8), np.int8, **add_q)
+    m.op(OP.AVERAGE_POOL_2D, [s], [p], "Pool2DOptions", Padding=Padding.VALID, StrideW=2,
+         StrideH=2, FilterWidth=2, FilterHeight=2, version=2)
+    flat = m.tensor("flat", (1, 128), np.int8, **add_q)
+    m.op(OP.RESHAPE, [p, m.const("flat/shape", np.array([1, 128], np.int32))], [flat])
+    data, wq = q.weights((10, 128), None)
+    w = m.const("fc/w", data, **wq)
+    b = m.const("fc/b", rng.integers(-2000, 2000, 10).astype(np.int32),
+                scale=add_q["scale"] * wq["scale"])
+    logits_q = {"scale": accumulation_scale(add_q, wq["scale"], 128) / 4, "zero_point": 0}
+    logits = m.tensor("logits", (1, 10), np.int8, **logits_q)
+    m.op(OP.FULLY_CONNECTED, [flat, w, b], [logits], "FullyConnectedOptions", version=4)
+    probs = m.tensor("probs_q", (1, 10), np.int8, scale=1 / 256, zero_point=-128)
+    m.op(OP.SOFTMAX, [logits], [probs], "SoftmaxOptions", Beta=1.0, version=2)
+    out = m.tensor("probs", (1, 10), np.float32)
+    m.op(OP.DEQUANTIZE, [probs], [out], version=2)
+    m.output(out)
+    return m
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_int8_network(seed: int) -> None:
+    model = int8_network(seed)
+    check(model, seed, optimized_step=1)
+    module = import_tflite(model.build())
+    names = [op.OP_NAME for op in module.ops]
+    for expected in ("host.Quantize", "quant.Conv", "quant.Add", "quant.AveragePool",
+                     "quant.FullyConnected", "quant.Softmax", "host.Dequantize"):
+        assert expected in names
+    assert module.inputs[0].name == "image" and module.output_names == ["probs"]
+    conv = next(op for op in module.ops if op.OP_NAME == "quant.Conv")
+    assert conv.loc == "conv1"
+
+
+def uint8_network(seed: int) -> ModelBuilder:
+    """A uint8 model: QUANTIZE -> depthwise (uint8 filter, zero point 128) -> MUL -> ADD ->
+    max pool -> MEAN -> TANH -> DEQUANTIZE."""
+    rng = np.random.default_rng(seed)
+    m = ModelBuilder("furiosa uint8 network")
+    x = m.input("x", (1, 6, 6, 3), np.float32)
+    xq_params = {"scale": 0.02, "zero_point": 128}
+    xq = m.tensor("xq", (1, 6, 6, 3), np.uint8, **xq_params)
+    m.op(OP.QUANTIZE, [x], [xq])
+    w = m.const("dw/w", rng.integers(0, 256, (1, 3, 3, 3)).astype(np.uint8), scale=0.01,
+                zero_point=128)
+    b = m.const("dw/b", rng.integers(-500, 500, 3).astype(np.int32), scale=0.0002)
+    d_q = {"scale": 0.06, "zero_point": 120}
+    d = m.tensor("dw", (1, 6, 6, 3), np.uint8, **d_q)
+    m.op(OP.DEPTHWISE_CONV_2D, [xq, w, b], [d], "DepthwiseConv2DOptions", Padding=Padding.SAME,
+         StrideW=1, StrideH=1, DepthMultiplier=1, FusedActivationFunction=Activation.RELU6)
+    p = m.tensor("mul", (1, 6, 6, 3), np.uint8, scale=0.03, zero_point=100)
+    m.op(OP.MUL, [d, xq], [p], "MulOptions")
+    s_ = m.tensor("add", (1, 6, 6, 3), np.uint8, scale=0.08, zero_point=128)
+    m.op(OP.ADD, [p, d], [s_], "AddOptions", FusedActivationFunction=Activation.RELU)
+    pool_t = m.tensor("pool", (1, 3, 3, 3), np.uint8, scale=0.08, zero_point=128)
+    m.op(OP.MAX_POOL_2D, [s_], [pool_t], "Pool2DOptions", Padding=Padding.VALID, StrideW=2,
+         StrideH=2, FilterWidth=2, FilterHeight=2)
+    mean_t = m.tensor("mean", (1, 3), np.uint8, scale=0.05, zero_point=110)
+    m.op(OP.MEAN, [pool_t, m.const("axes", np.array([1, 2], np.int32))], [mean_t],
+         "ReducerOptions", KeepDims=False)
+    t = m.tensor("tanh", (1, 3), np.uint8, scale=1 / 128, zero_point=128)
+    m.op(OP.TANH, [mean_t], [t])
+    y = m.tensor("y", (1, 3), np.float32)
+    m.op(OP.DEQUANTIZE, [t], [y])
+    m.output(y)
+    return m
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_uint8_network(seed: int) -> None:
+    check(uint8_network(seed), seed, optimized_step=1)
+
+
+# --------------------------------------------------------------------------- operator codes
+
+
+def add_model(**code_fields: object) -> ModelBuilder:
+    m = ModelBuilder()
+    a = m.input("a", (2, 3), np.float32)
+    b = m.input("b", (2, 3), np.float32)
+    y = m.tensor("y", (2, 3), np.float32)
+    m.op(OP.ADD, [a, b], [y], "AddOptions", **code_fields)
+    m.output(y)
+    return m
+
+
+def gelu_model(**code_fields: object) -> ModelBuilder:
+    m = ModelBuilder()
+    x = m.input("x", (2, 7), np.float32)
+    y = m.tensor("y", (2, 7), np.float32)
+    m.op(OP.GELU, [x], [y], "GeluOptions", Approximate=False, **code_fields)
+    m.output(y)
+    return m
+
+
+def conv_code_model(**code_fields: object) -> ModelBuilder:
+    m = conv_model(np.float32, seed=3)
+    code = m.codes[0]
+    code.fields = code_fields.get("code_fields", code.fields)
+    code.deprecated = code_fields.get("deprecated", code.deprecated)
+    return m
+
+
+@pytest.mark.parametrize(("make", "op_name"), [
+    # builtin_code 3 alone: the package's BuiltinCode() would answer 0 (ADD).
+    (lambda: conv_code_model(code_fields=BUILTIN_ONLY), "onnx.Conv"),
+    # Files written before schema 3a: only the deprecated field.
+    (lambda: add_model(code_fields=DEPRECATED_ONLY), "onnx.Add"),
+    # A code above 127 written only in builtin_code.
+    (lambda: gelu_model(code_fields=BUILTIN_ONLY), "onnx.Gelu"),
+    # A code above 127 with the deprecated field at its placeholder 127.
+    (lambda: gelu_model(deprecated=PLACEHOLDER), "onnx.Gelu"),
+], ids=["builtin_only_below_127", "deprecated_only", "builtin_only_above_127", "placeholder"])
+def test_operator_code_is_the_larger_field(make: Callable[[], ModelBuilder], op_name: str) -> None:
+    model = make()
+    module = import_tflite(model.build())
+    assert op_name in [op.OP_NAME for op in module.ops]
+    check(model)
