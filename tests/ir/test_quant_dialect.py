@@ -553,7 +553,7 @@ def bad_ops() -> list[tuple[str, Callable[[ModuleBuilder], Operation], str]]:
         ("pool_kernel_rank", lambda bld: quant.MaxPool.build(
             bld.input((1, 1, 4, 4), I8, q(0.1)), kernel_shape=(2,)), "kernel_shape"),
         ("pool_window_too_big", lambda bld: quant.AveragePool.build(
-            bld.input((1, 1, 2, 2), I8, q(0.1)), kernel_shape=(3, 3)), "fewer than"),
+            bld.input((1, 1, 2, 2), I8, q(0.1)), kernel_shape=(3, 3)), "is larger than spatial axis"),
     ]
 
 

@@ -23,7 +23,13 @@ import numpy as np
 
 from furiosa.errors import IRError
 from furiosa.ir.core import AttrKind, Dense, Operation, Value, attribute, op_def, operand, result
-from furiosa.ir.dialects.common import QUANT_STORAGE, broadcast_shapes, normalize_axis
+from furiosa.ir.dialects.common import (
+    QUANT_STORAGE,
+    Window,
+    broadcast_shapes,
+    normalize_axis,
+    window_geometry,
+)
 from furiosa.ir.quantization import (
     IDENTITY_MULTIPLIER,
     INT32_MAX,
@@ -209,50 +215,15 @@ def _multipliers(reals: Sequence[float]) -> tuple[tuple[int, ...], tuple[int, ..
 # --------------------------------------------------------------------------- window geometry
 
 
-@attrs.frozen
-class Window:
-    """A convolution or pooling window over the spatial axes; pads as ONNX (begins, then ends)."""
-
-    kernel: tuple[int, ...]
-    strides: tuple[int, ...]
-    pads: tuple[int, ...]
-    dilations: tuple[int, ...]
-
-    @property
-    def extent(self) -> tuple[int, ...]:
-        """The dilated kernel size along each axis."""
-        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations, strict=True))
-
-    def output_shape(self, op: Operation, spatial: Sequence[int]) -> tuple[int, ...]:
-        """Output spatial dims (floor rounding); dynamic input dims stay dynamic."""
-        n = len(self.kernel)
-        out = []
-        for i, (size, ext, s) in enumerate(zip(spatial, self.extent, self.strides, strict=True)):
-            if size == DYNAMIC:
-                out.append(DYNAMIC)
-                continue
-            total = size + self.pads[i] + self.pads[i + n]
-            if total < ext:
-                raise op.error(f"spatial axis {i} has {total} elements with padding, fewer than "
-                               f"the window's {ext}")
-            out.append((total - ext) // s + 1)
-        return tuple(out)
-
-
-def window_of(op: Operation, kernel: Sequence[int], strides: Sequence[int] | None,
+def window_of(op: Operation, input_name: str, kernel: Sequence[int], strides: Sequence[int] | None,
               pads: Sequence[int] | None, dilations: Sequence[int] | None) -> Window:
-    """Resolve absent strides/pads/dilations to their defaults and check their lengths."""
-    n = len(kernel)
-    if n == 0:
-        raise op.error("needs at least one spatial axis")
-    for name, value, want in (("strides", strides, n), ("pads", pads, 2 * n),
-                              ("dilations", dilations, n)):
-        if value is not None and len(value) != want:
-            raise op.error(f"attribute '{name}' has {len(value)} values; expected {want}")
-    w = Window(tuple(kernel), tuple(strides or (1,) * n), tuple(pads or (0,) * (2 * n)),
-               tuple(dilations or (1,) * n))
-    for i, ext in enumerate(w.extent):
-        if w.pads[i] >= ext or w.pads[i + n] >= ext:
+    """The op's window over its input (explicit pads only); pads must stay inside the window,
+    as TFLite's kernels assume."""
+    x = _spatial_input(op, input_name)
+    w = window_geometry(op, x.shape[2:], kernel, strides, dilations, pads, "NOTSET")
+    extents = [(k - 1) * d + 1 for k, d in zip(w.kernel, w.dilations, strict=True)]
+    for i, ext in enumerate(extents):
+        if w.pads_begin[i] >= ext or w.pads_end[i] >= ext:
             raise op.error(f"pads {list(w.pads)} must be smaller than the window ({ext}) "
                            f"on axis {i}")
     return w
@@ -308,7 +279,7 @@ class Conv(RescalingOp):
 
     def window(self) -> Window:
         w = self.type_of("weights")
-        return window_of(self, w.shape[2:], self.strides, self.pads, self.dilations)
+        return window_of(self, "input", w.shape[2:], self.strides, self.pads, self.dilations)
 
     def infer_types(self) -> list[TensorType]:
         x = _spatial_input(self, "input")
@@ -324,8 +295,7 @@ class Conv(RescalingOp):
         if c != DYNAMIC and c != cg * self.group:
             raise self.error(f"input has {c} channels but weights take {cg} per group "
                              f"x {self.group} groups")
-        spatial = self.window().output_shape(self, x.shape[2:])
-        return [self.output_type((x.shape[0], m, *spatial), x.element)]
+        return [self.output_type((x.shape[0], m, *self.window().out), x.element)]
 
     def verify_op(self) -> None:
         xq = per_tensor_quant(self, "input")
@@ -592,7 +562,7 @@ class AveragePool(Operation):
     activation_max: int | None = attribute(AttrKind.INT, None)
 
     def window(self) -> Window:
-        return window_of(self, self.kernel_shape, self.strides, self.pads, None)
+        return window_of(self, "input", self.kernel_shape, self.strides, self.pads, None)
 
     def infer_types(self) -> list[TensorType]:
         return _pool_type(self)
@@ -615,7 +585,7 @@ class MaxPool(Operation):
     activation_max: int | None = attribute(AttrKind.INT, None)
 
     def window(self) -> Window:
-        return window_of(self, self.kernel_shape, self.strides, self.pads, self.dilations)
+        return window_of(self, "input", self.kernel_shape, self.strides, self.pads, self.dilations)
 
     def infer_types(self) -> list[TensorType]:
         return _pool_type(self)
@@ -630,8 +600,7 @@ def _pool_type(op: AveragePool | MaxPool) -> list[TensorType]:
     if x.rank - 2 != len(op.kernel_shape):
         raise op.error(f"attribute 'kernel_shape' has {len(op.kernel_shape)} values; "
                        f"expected {x.rank - 2} for a rank-{x.rank} input")
-    spatial = op.window().output_shape(op, x.shape[2:])
-    return [TensorType((*x.shape[:2], *spatial), x.element, q)]
+    return [TensorType((*x.shape[:2], *op.window().out), x.element, q)]
 
 
 @op_def("quant.Mean")

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import attrs
 
 from furiosa.ir.core import AttrKind, Operation, Value, attribute, op_def, operand, result
-from furiosa.ir.dialects.common import FLOATS, broadcast_shapes, same_element
+from furiosa.ir.dialects.common import (
+    FLOATS,
+    Window,
+    broadcast_shapes,
+    same_element,
+    window_geometry,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, TensorType
 
 E = ElementType
@@ -32,91 +38,6 @@ def _non_negative(values: Sequence[int]) -> bool:
 
 
 # --------------------------------------------------------------------------- window geometry
-
-
-@attrs.frozen
-class Window:
-    """Resolved sliding-window geometry over the spatial axes."""
-
-    kernel: tuple[int, ...]
-    strides: tuple[int, ...]
-    dilations: tuple[int, ...]
-    pads_begin: tuple[int, ...]
-    pads_end: tuple[int, ...]
-    out: tuple[int, ...]
-
-    def extra_end(self, spatial: Sequence[int]) -> tuple[int, ...]:
-        """Padding past ``pads_end`` that the last window reaches (only with ``ceil_mode``)."""
-        return tuple(
-            max(0, (o - 1) * s + (k - 1) * d + 1 - (n + b + e))
-            for o, s, k, d, n, b, e in zip(self.out, self.strides, self.kernel, self.dilations,
-                                           spatial, self.pads_begin, self.pads_end, strict=True))
-
-
-def window_geometry(op: Operation, spatial: Sequence[int], kernel: Sequence[int],
-                    strides: Sequence[int] | None, dilations: Sequence[int] | None,
-                    pads: Sequence[int] | None, auto_pad: str,
-                    ceil_mode: bool = False) -> Window:
-    """Output size and pads of a conv/pool window, as ONNX and onnxruntime define them.
-
-    Explicit pads: ``out = floor_or_ceil((n + pb + pe - ((k-1)*d + 1)) / s) + 1``; with
-    ``ceil_mode`` a last window that would start past the padded input is dropped.
-    ``SAME_*``: ``out = ceil(n / s)`` with the total pad split evenly, the odd one at the end
-    (UPPER) or the beginning (LOWER). ``VALID``: no pads. A dynamic input dim gives a dynamic
-    output dim (its pads are resolved by the kernel on the actual shape).
-    """
-    n = len(spatial)
-    kernel = tuple(kernel)
-    strides = tuple(strides) if strides is not None else (1,) * n
-    dilations = tuple(dilations) if dilations is not None else (1,) * n
-    for name, values in (("kernel_shape", kernel), ("strides", strides), ("dilations", dilations)):
-        if len(values) != n:
-            raise op.error(f"attribute '{name}' has {len(values)} values; expected {n} "
-                           "(one per spatial axis)")
-    if auto_pad == "NOTSET":
-        explicit = tuple(pads) if pads is not None else (0,) * (2 * n)
-        if len(explicit) != 2 * n:
-            raise op.error(f"attribute 'pads' has {len(explicit)} values; expected {2 * n}")
-    elif pads is not None and any(pads):
-        raise op.error(f"attribute 'pads' cannot be given with auto_pad {auto_pad}")
-    begin: list[int] = []
-    end: list[int] = []
-    out: list[int] = []
-    for i in range(n):
-        size, k, s, d = spatial[i], kernel[i], strides[i], dilations[i]
-        extent = (k - 1) * d + 1
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            if size == DYNAMIC:
-                begin.append(0)
-                end.append(0)
-                out.append(DYNAMIC)
-                continue
-            o = -(-size // s)
-            total = max(0, (o - 1) * s + extent - size)
-            small = total // 2
-            pb, pe = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
-            begin.append(pb)
-            end.append(pe)
-            out.append(o)
-            continue
-        pb, pe = (explicit[i], explicit[i + n]) if auto_pad == "NOTSET" else (0, 0)
-        begin.append(pb)
-        end.append(pe)
-        if size == DYNAMIC:
-            out.append(DYNAMIC)
-            continue
-        span = size + pb + pe - extent
-        if span < 0:
-            raise op.error(f"the window (extent {extent}) is larger than spatial axis {i} "
-                           f"of size {size} with pads {pb}+{pe}")
-        if ceil_mode:
-            o = -(-span // s) + 1
-            if (o - 1) * s >= size + pb:
-                o -= 1
-        else:
-            o = span // s + 1
-        out.append(o)
-    return Window(kernel, strides, dilations, tuple(begin), tuple(end), tuple(out))
 
 
 def reject_quantized(op: Operation, *names: str) -> None:

@@ -85,7 +85,7 @@ def _conv(op: Conv, x: np.ndarray, w: np.ndarray,
           bias: np.ndarray | None = None) -> list[np.ndarray]:
     xt, yt = op.type_of("input"), op.result.type
     win = op.window()
-    out = win.output_shape(op, x.shape[2:])
+    out = win.out
     n, c = x.shape[:2]
     m, g = w.shape[0], op.group
     # Padding with the zero point contributes nothing: it is real zero.
@@ -208,7 +208,7 @@ def _table(op: Table, x: np.ndarray) -> list[np.ndarray]:
 def _average_pool(op: AveragePool, x: np.ndarray) -> list[np.ndarray]:
     t = op.type_of("input")
     win = op.window()
-    out = win.output_shape(op, x.shape[2:])
+    out = win.out
     if op.count_include_pad:
         # Padding is real zero, i.e. the zero point, and every window counts its full size.
         xp = _pad_spatial(x.astype(np.int64), win.pads, _zero_point(t))
@@ -227,7 +227,7 @@ def _average_pool(op: AveragePool, x: np.ndarray) -> list[np.ndarray]:
 def _max_pool(op: MaxPool, x: np.ndarray) -> list[np.ndarray]:
     t = op.type_of("input")
     win = op.window()
-    out = win.output_shape(op, x.shape[2:])
+    out = win.out
     xp = _pad_spatial(x, win.pads, t.element.min)
     views = _window_views(xp, win, out)
     y = next(views).copy()
