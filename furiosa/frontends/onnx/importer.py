@@ -27,6 +27,7 @@ from furiosa.errors import (
     ModelFileError,
     UnsupportedModelError,
 )
+from furiosa.frontends.files import read_model_bytes
 from furiosa.ir.core import AttrKind, Dense, Value, lookup_op
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Module
@@ -73,17 +74,7 @@ def element_type(code: int, where: str) -> ElementType:
 def load_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Read a model file (with external data beside it) or raise a ModelFileError."""
     p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise ModelFileError(f"{p} is a directory, not a model file")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ModelFileError(f"{p}: cannot read the file: {e.strerror}") from None
-    if not data:
-        raise ModelFileError(f"{p} is empty")
-    model = parse_onnx_bytes(data, str(p))
+    model = parse_onnx_bytes(read_model_bytes(p), str(p))
     if any(_uses_external_data(t) for t in _all_tensors(model.graph)):
         try:
             onnx.external_data_helper.load_external_data_for_model(model, str(p.parent))

@@ -29,6 +29,7 @@ from furiosa.errors import (
     ModelFileError,
     UnsupportedModelError,
 )
+from furiosa.frontends.files import read_model_bytes
 from furiosa.frontends.tflite import reader
 from furiosa.ir.core import Operation, Value, constant_value
 from furiosa.ir.dialects.onnx.base import Constant
@@ -480,16 +481,8 @@ def load(model: str | os.PathLike[str] | bytes, name: str | None) -> tuple[bytes
         label = name or "<bytes>"
         data = bytes(model)
     else:
-        p = Path(model)
-        label = str(p)
-        if not p.exists():
-            raise ModelFileError(f"{p}: no such file")
-        if p.is_dir():
-            raise ModelFileError(f"{p} is a directory, not a model file")
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            raise ModelFileError(f"{p}: cannot read the file: {e.strerror}") from None
+        label = str(Path(model))
+        data = read_model_bytes(model)
     if not data:
         raise ModelFileError(f"{label} is empty")
     return data, label
