@@ -11,14 +11,20 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+
 Feed = dict[str, np.ndarray]
 
 
-def session(model: onnx.ModelProto | str | os.PathLike[str], *, optimize: bool = True):  # type: ignore[no-untyped-def]
+def session(
+    model: onnx.ModelProto | str | os.PathLike[str], *, optimize: bool = True
+) -> InferenceSession:
     """An onnxruntime CPU session (imported lazily: onnxruntime is a test/bench extra)."""
     import onnxruntime as ort
 

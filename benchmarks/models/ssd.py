@@ -54,8 +54,8 @@ def ssd_anchors(grids: list[int], min_scale: float = 0.2, max_scale: float = 0.9
         cy, cx = np.meshgrid(centers, centers, indexing="ij")
         hw = np.array([(s / math.sqrt(r), s * math.sqrt(r)) for s, r in shapes])
         grid = np.stack([cy, cx], axis=-1)[:, :, None, :]  # H, W, 1, 2
-        a = np.concatenate([np.broadcast_to(grid, (size, size, len(shapes), 2)),
-                            np.broadcast_to(hw, (size, size, len(shapes), 2))], axis=-1)  # fmt: skip
+        full = (size, size, len(shapes), 2)
+        a = np.concatenate([np.broadcast_to(grid, full), np.broadcast_to(hw, full)], axis=-1)
         boxes.append(a.reshape(-1, 4))
     return np.concatenate(boxes).astype(np.float32)
 

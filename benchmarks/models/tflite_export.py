@@ -11,6 +11,7 @@ activations (RELU / RELU6) are taken from the float model the QDQ graph came fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import flatbuffers
@@ -223,7 +224,9 @@ def _int_vector(b: flatbuffers.Builder, values: list[int]) -> int:
     return b.CreateNumpyVector(np.asarray(values, np.int32))
 
 
-def _offset_vector(b: flatbuffers.Builder, start, offsets: list[int]) -> int:  # type: ignore[no-untyped-def]
+def _offset_vector(
+    b: flatbuffers.Builder, start: Callable[[flatbuffers.Builder, int], None], offsets: list[int]
+) -> int:
     start(b, len(offsets))
     for off in reversed(offsets):
         b.PrependUOffsetTRelative(off)
@@ -285,7 +288,9 @@ def _concat_options(b: flatbuffers.Builder, o: dict[str, object]) -> int:
     return tflite.ConcatenationOptionsEnd(b)
 
 
-def _empty_options(start, end):  # type: ignore[no-untyped-def]
+def _empty_options(
+    start: Callable[[flatbuffers.Builder], None], end: Callable[[flatbuffers.Builder], int]
+) -> Callable[[flatbuffers.Builder, dict[str, object]], int]:
     def write(b: flatbuffers.Builder, o: dict[str, object]) -> int:
         start(b)
         return end(b)
@@ -471,11 +476,10 @@ class QDQConverter:
             "act": self.activation.get(node.output[0], Act.NONE),
         }
         if depthwise:
-            self.w.op(BuiltinOp.DEPTHWISE_CONV_2D, [x_index, w_index, bias], [out.index],
-                      Options.DepthwiseConv2DOptions, **options)  # fmt: skip
+            code, opts = BuiltinOp.DEPTHWISE_CONV_2D, Options.DepthwiseConv2DOptions
         else:
-            self.w.op(BuiltinOp.CONV_2D, [x_index, w_index, bias], [out.index],
-                      Options.Conv2DOptions, **options)  # fmt: skip
+            code, opts = BuiltinOp.CONV_2D, Options.Conv2DOptions
+        self.w.op(code, [x_index, w_index, bias], [out.index], opts, **options)
 
     def _pad(
         self,
@@ -496,12 +500,12 @@ class QDQConverter:
             return x.index
         src = self.w.tensors[x.index]
         n, h, w, c = src.shape
-        paddings = self.w.tensor(
-            f"{node.name}.paddings", (4, 2), np.int32,
-            data=np.array([[0, 0], [t, b], [le, r], [0, 0]], np.int32),
-        )  # fmt: skip
-        out = self.w.tensor(f"{node.name}.padded", (n, h + t + b, w + le + r, c), np.int8,
-                            scale=x.scale, zero_point=x.zero_point)  # fmt: skip
+        pad_data = np.array([[0, 0], [t, b], [le, r], [0, 0]], np.int32)
+        paddings = self.w.tensor(f"{node.name}.paddings", (4, 2), np.int32, data=pad_data)
+        shape = (n, h + t + b, w + le + r, c)
+        out = self.w.tensor(
+            f"{node.name}.padded", shape, np.int8, scale=x.scale, zero_point=x.zero_point
+        )
         self.w.op(BuiltinOp.PAD, [x.index, paddings], [out], Options.PadOptions)
         return out
 
@@ -516,16 +520,19 @@ class QDQConverter:
         )
         bias = self._bias(node, x, scale, data.shape[0])
         out = self.new_value(node.output[0], nhwc=False)
-        self.w.op(BuiltinOp.FULLY_CONNECTED, [x.index, w_index, bias], [out.index],
-                  Options.FullyConnectedOptions, act=self.activation.get(node.output[0], Act.NONE))  # fmt: skip
+        act = self.activation.get(node.output[0], Act.NONE)
+        inputs = [x.index, w_index, bias]
+        self.w.op(
+            BuiltinOp.FULLY_CONNECTED, inputs, [out.index], Options.FullyConnectedOptions, act=act
+        )
 
     def _op_Add(self, node: onnx.NodeProto) -> None:
         a, b = (self.value(n) for n in node.input)
         if a.nhwc != b.nhwc:
             raise NotImplementedError(f"{node.name}: mixed layouts")
         out = self.new_value(node.output[0], nhwc=a.nhwc)
-        self.w.op(BuiltinOp.ADD, [a.index, b.index], [out.index], Options.AddOptions,
-                  act=self.activation.get(node.output[0], Act.NONE))  # fmt: skip
+        act = self.activation.get(node.output[0], Act.NONE)
+        self.w.op(BuiltinOp.ADD, [a.index, b.index], [out.index], Options.AddOptions, act=act)
 
     def _op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:
         x = self.value(node.input[0])
@@ -583,8 +590,10 @@ class QDQConverter:
         out = self.new_value(node.output[0], nhwc=nhwc)
         # TFLite's int8 concatenation wants one scale for all inputs and the output.
         xs = [self.requantize(x, out, f"{node.name}.input{i}") for i, x in enumerate(xs)]
-        self.w.op(BuiltinOp.CONCATENATION, [x.index for x in xs], [out.index],
-                  Options.ConcatenationOptions, axis=axis)  # fmt: skip
+        inputs = [x.index for x in xs]
+        self.w.op(
+            BuiltinOp.CONCATENATION, inputs, [out.index], Options.ConcatenationOptions, axis=axis
+        )
 
 
 def qdq_to_tflite(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> bytes:

@@ -164,7 +164,7 @@ MODELS: dict[str, ModelSpec] = {
             lambda n, seed: bert.build_bert(n, bert.BERT_BASE, seed),
             _TOKENS,
             Published(
-                11.2e9,
+                11.25e9,
                 109.5e6,
                 "Devlin et al. 2019 (110M); 22.5 GFLOPs at 128 tokens, Jiao et al. 2020",
             ),
@@ -235,7 +235,7 @@ def build(name: str, out_dir: str | os.PathLike[str], *, seed: int = 0) -> dict:
     """Build model ``name`` into ``out_dir`` (always; see ``ensure`` for the cached path).
 
     Returns the manifest entry: name, description, inputs, outputs, MACs, parameter count,
-    and path / size / sha256 of each file written.
+    and the size and sha256 of each file written.
     """
     spec = MODELS[name]
     out = Path(out_dir)
@@ -348,8 +348,8 @@ def ensure(
     for name in wanted:
         key = builder_key(name, seed)
         with _locked(out / CACHE_DIR / f"{name}.lock"):
-            entry = None if force else _cached_entry(out, name, key)
             start = time.perf_counter()
+            entry = None if force else _cached_entry(out, name, key)
             if entry is None:
                 entry = build(name, out, seed=seed)
                 record = {"key": key, "entry": entry}

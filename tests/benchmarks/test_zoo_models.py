@@ -115,9 +115,11 @@ def test_int8_agrees_with_float(name: str, zoo, zoo_dir: Path) -> None:
             assert boxes.ndim == 3 and boxes.shape[-1] == 4
         return
     agreement = checks.compare_outputs([r[0] for r in ref], [q[0] for q in quant])
-    print(f"\n{name}: {agreement}")
     if spec.task == "classification":
+        print(f"\n{name}: {agreement}")
         assert agreement.top1 > 0.5, str(agreement)
+    else:
+        print(f"\n{name}: first output mean cosine {agreement.cosine:.4f} over {n} inputs")
     assert agreement.cosine > 0.9, str(agreement)
 
 

@@ -35,13 +35,10 @@ def is_int8(v: Value) -> bool:
 
 
 def data_values(op: Operation) -> list[Value]:
-    """Operands and results that carry tensor data (shape-like constant operands excluded)."""
-    values = [v for v in op.operands if v is not None and not _is_shape_operand(v)]
+    """The activations an op reads and writes. Constants (weights, int32 biases, shapes) are
+    uploaded as they are, so only computed values must be INT8."""
+    values = [v for v in op.operands if v is not None and not isinstance(v.owner, Constant)]
     return values + list(op.results)
-
-
-def _is_shape_operand(v: Value) -> bool:
-    return isinstance(v.owner, Constant) and not v.type.is_quantized and v.type.element.is_integer
 
 
 def decide(op: Operation, target_name: str) -> Verdict:

@@ -35,13 +35,20 @@ def verdict(op: Operation):
 @pytest.mark.parametrize(("group", "ok"), [(128, True), (129, False)])
 def test_conv_group(group: int, ok: bool) -> None:
     m = Module()
-    x = value((1, group, 8, 8), m)
-    w = const(m, np.zeros((group, 1, 3, 3), np.float32))
+    x = value((1, 2 * group, 8, 8), m)  # two input channels per group: grouped, not depthwise
+    w = const(m, np.zeros((group, 2, 3, 3), np.float32))
     v = verdict(nn.Conv.build(x, w, group=group))
     assert v.supported is ok
     if not ok:
         assert v.reason == "Conv with group 129 > 128 cannot be accelerated"
         assert "128" in v.fix
+
+
+def test_depthwise_conv_is_not_limited_by_group() -> None:
+    m = Module()
+    x = value((1, 1024, 8, 8), m)
+    w = const(m, np.zeros((1024, 1, 3, 3), np.float32))
+    assert verdict(nn.Conv.build(x, w, group=1024)).supported
 
 
 @pytest.mark.parametrize(("dilation", "ok"), [(12, True), (13, False)])
