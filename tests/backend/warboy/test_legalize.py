@@ -75,7 +75,7 @@ def test_analysis_mode_converts_nothing() -> None:
 
 @pytest.mark.parametrize(("group", "on_npu"), [(128, True), (129, False)])
 def test_table_conditions_apply_to_int8_ops(group: int, on_npu: bool) -> None:
-    m = quantized_model(group=group, channels=group)
+    m = quantized_model(group=group, channels=2 * group)  # grouped, not depthwise
     PassManager("legalize").run(m)
     conv = by_loc(m)["conv"]
     assert (conv.OP_NAME == "warboy.Conv") is on_npu
