@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from furiosa import __version__
-from furiosa.cli import opt
+from furiosa.cli import ops, opt
 from furiosa.errors import FuriosaError, ParseError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"furiosa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     opt.add_parser(sub)
+    ops.add_parser(sub)
     return parser
 
 

@@ -47,11 +47,13 @@ def decide(op: Operation, target_name: str) -> Verdict:
     if op.OP_NAME.startswith("warboy.") or not verdict.supported:
         return verdict
     if twin_of(op) is None or not all(is_int8(v) for v in data_values(op)):
-        kinds = sorted({str(v.type.element) for v in data_values(op) if not is_int8(v)})
+        others = [v.type.element for v in data_values(op) if not is_int8(v)]
+        kinds = ", ".join(sorted({str(e) for e in others})) or "non-INT8 data"
+        # Float data can be quantized; integer data (indices, shapes) belongs on the host.
+        fix = "quantize the model (QDQ ONNX or an INT8 TFLite model)" \
+            if any(e.is_float for e in others) else ""
         return Verdict(verdict.operator, False,
-                       f"'{verdict.operator}' computes on {', '.join(kinds) or 'non-INT8 data'}; "
-                       "the NPU computes INT8 only",
-                       "quantize the model (QDQ ONNX or an INT8 TFLite model)")
+                       f"'{verdict.operator}' computes on {kinds}; the NPU computes INT8 only", fix)
     return verdict
 
 
@@ -68,7 +70,12 @@ class Legalize(ModulePass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         for op in module.ops:
-            if isinstance(op, Constant) or op.OP_NAME in EDGE_OPS:
+            if isinstance(op, Constant):
+                continue
+            if op.OP_NAME in EDGE_OPS:
+                # partition moves the ones beside an NPU region; the rest serve host ops.
+                op.extra.setdefault(REASON, "converts data between host ops; no NPU region "
+                                            "borders it")
                 continue
             verdict = decide(op, self.target)
             if verdict.supported:
