@@ -29,9 +29,14 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]*\Z")
 LITERAL_LIMIT = 16
 
 
+def _quote(text: str) -> str:
+    """A double-quoted string; non-ASCII text stays as it is (the IR text is UTF-8)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def quote_name(name: str) -> str:
     """A value or module name as it appears after ``%`` or ``@``."""
-    return name if _IDENT.match(name) else json.dumps(name)
+    return name if _IDENT.match(name) else _quote(name)
 
 
 def value_names(module: Module) -> dict[Value, str]:
@@ -43,7 +48,7 @@ def value_names(module: Module) -> dict[Value, str]:
     def claim(v: Value) -> None:
         nonlocal counter
         if v.name is not None and v.name != "":
-            base = quote_name(v.name) if not v.name.isdigit() else json.dumps(v.name)
+            base = quote_name(v.name) if not v.name.isdigit() else _quote(v.name)
             text, k = base, 0
             while text in taken:
                 k += 1
@@ -75,7 +80,7 @@ def format_attr(value: object) -> str:
     if isinstance(value, float | np.floating):
         return format_float(float(value))
     if isinstance(value, str):
-        return json.dumps(value)
+        return _quote(value)
     if isinstance(value, tuple | list):
         return "[" + ", ".join(format_attr(v) for v in value) + "]"
     if isinstance(value, ElementType | TensorType):
@@ -138,7 +143,7 @@ def format_op(op: Operation, names: dict[Value, str]) -> str:
         parts.append(f"{quote_name(name)} = {format_attr(op.extra[name])}")
     attr_text = " {" + ", ".join(parts) + "}" if parts else ""
     types = ", ".join(str(r.type) for r in op.results)
-    loc = f" loc({json.dumps(op.loc)})" if op.loc is not None else ""
+    loc = f" loc({_quote(op.loc)})" if op.loc is not None else ""
     return f"{results} = {op.OP_NAME}({operands}){attr_text} : {types}{loc}"
 
 
@@ -165,7 +170,7 @@ def print_module(module: Module) -> str:
         ref = "%" + names.get(v, "<dangling>")
         printed = names.get(v)
         same = printed in (out_name, quote_name(out_name))
-        outs.append(ref if same else f"{ref} as {json.dumps(out_name)}")
+        outs.append(ref if same else f"{ref} as {_quote(out_name)}")
     lines.append("  return " + ", ".join(outs) if outs else "  return")
     lines.append("}")
     return "\n".join(lines) + "\n"

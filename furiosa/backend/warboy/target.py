@@ -97,6 +97,10 @@ class TargetSpec:
     min_region_macs: int = choice(
         1 << 20, "an NPU region doing fewer MACs than this, whose transfers cost more than it "
                  "saves, goes back to the host")
+    host_macs_per_second: float = choice(
+        5e10, "INT8 MACs per second the host sustains on an NPU region's work, which is what "
+              "a region returned to the host costs: a 16-core 3 GHz CPU doing about one MAC "
+              "per core per cycle on real layers")
     tensor_axis_roles: str = choice(
         "NCHW", "axes are named from the end of a shape: width last, then height, channel, "
                 "batch; tensors of rank other than 4 are read the same way")

@@ -1,0 +1,344 @@
+"""``partition``: group the NPU ops of a legalized module into regions without cycles.
+
+After ``legalize`` every ``warboy`` op runs on the NPU and everything else on the host;
+constants are data and belong to no region. This pass
+
+1. grows **regions** greedily in the module's topological order: an NPU op joins the
+   regions of its NPU producers, and of NPU ops reading the same tensor, when the graph of
+   regions stays acyclic (a region must never need a host result that itself needs the
+   region); otherwise it starts a region of its own;
+2. returns **tiny regions** to the host, converting their ops back to their ``quant`` /
+   ``onnx`` classes, when they do fewer MACs than ``min_region_macs`` and their transfers cost
+   more than the NPU saves (``cost.py``), then forms the regions again, until nothing changes;
+3. places the **edges**: each ``host.Quantize`` / ``host.Dequantize`` (and ``host.Lower`` /
+   ``host.Unlower``) next to a region runs on the NPU only when its tensor's last axis is
+   width and a multiple of ``lowering_width_multiple``, and the same rule decides where each
+   activation entering or leaving a region is lowered or unlowered.
+
+Attributes written: ``warboy.region`` (the region's number) on every NPU op, ``warboy.lower``
+/ ``warboy.unlower`` on the ops where activations enter / leave a region,
+``warboy.placement`` (and, on the host, ``warboy.reason`` / ``warboy.fix``) on the edge ops,
+and ``warboy.reason`` / ``warboy.fix`` on every op returned to the host. See
+``docs/partition.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+import networkx as nx
+
+from furiosa.backend.warboy.cost import (
+    RegionCost,
+    boundary,
+    format_bytes,
+    format_macs,
+    format_seconds,
+    op_macs,
+    region_cost,
+)
+from furiosa.backend.warboy.dialect import base_of
+from furiosa.backend.warboy.legalize import EDGE_OPS, FIX, PLACEMENT, REASON
+from furiosa.backend.warboy.target import TargetSpec, get_target
+from furiosa.errors import PassError
+from furiosa.ir.core import Operation, Value
+from furiosa.ir.dialects.onnx.base import Constant
+from furiosa.ir.module import Module
+from furiosa.ir.types import DYNAMIC, TensorType
+from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+
+REGION = "warboy.region"
+LOWER = "warboy.lower"
+UNLOWER = "warboy.unlower"
+
+# What each edge op does, for its reason.
+_EDGE_VERBS = {"host.Quantize": "quantizing", "host.Dequantize": "dequantizing",
+               "host.Lower": "lowering", "host.Unlower": "unlowering"}
+
+
+def is_npu(op: Operation) -> bool:
+    return op.OP_NAME.startswith("warboy.")
+
+
+# ---------------------------------------------------------------- regions
+
+
+def form_regions(module: Module) -> list[list[Operation]]:
+    """The NPU ops grouped into regions whose graph is acyclic; each region in print order,
+    regions numbered by their first op."""
+    ops = module.ops
+    pos = {op: i for i, op in enumerate(ops)}
+    graph = module.graph
+    region_of: dict[Operation, int] = {}
+    members: dict[int, list[Operation]] = {}
+    # Ops outside each region that read one of its results: where a path out of it starts.
+    exits: dict[int, set[Operation]] = {}
+    next_id = 0
+
+    def closes_cycle(group: set[int], op: Operation) -> bool:
+        """Would ``op`` and the regions ``group`` as one region lie on a cycle of regions?
+
+        Searches from the group's readers, through host ops and other regions (a region
+        is one node: reaching any of its ops reaches all of its readers), for a way back
+        into the group. Ops after ``op`` in topological order cannot lead back: no region
+        holds one yet, and their successors come later still.
+        """
+        def inside(x: Operation) -> bool:
+            return x is op or region_of.get(x) in group
+
+        limit = pos[op]
+        stack = [x for r in group for x in exits[r] if not inside(x) and pos[x] < limit]
+        seen = set(stack)
+        seen_regions: set[int] = set()
+        while stack:
+            x = stack.pop()
+            r = region_of.get(x)
+            if r is not None:
+                if r in seen_regions:
+                    continue
+                seen_regions.add(r)
+                following: Iterable[Operation] = exits[r]
+            else:
+                following = graph.successors(x)
+            for y in following:
+                if inside(y):
+                    return True
+                if pos[y] < limit and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        return False
+
+    for op in ops:
+        if not is_npu(op):
+            continue
+        group: set[int] = set()
+        for neighbour in _neighbours(op, pos):
+            r = region_of[neighbour]
+            if r not in group and not closes_cycle(group | {r}, op):
+                group.add(r)
+        if group:
+            # Relabel into the largest region, so that each op is relabelled O(log n) times.
+            k = max(group, key=lambda r: len(members[r]))
+            for r in sorted(group - {k}):
+                for x in members.pop(r):
+                    region_of[x] = k
+                    members[k].append(x)
+                exits[k] |= exits.pop(r)
+        else:
+            k = next_id
+            next_id += 1
+            members[k] = []
+            exits[k] = set()
+        region_of[op] = k
+        members[k].append(op)
+        exits[k] |= set(graph.successors(op))
+        exits[k] = {x for x in exits[k] if region_of.get(x) != k}
+
+    regions = [sorted(m, key=pos.__getitem__) for m in members.values()]
+    return sorted(regions, key=lambda m: pos[m[0]])
+
+
+def _neighbours(op: Operation, pos: dict[Operation, int]) -> list[Operation]:
+    """Earlier NPU ops whose region ``op`` may join: its producers first (in operand order),
+    then the ops that read the same tensors (sharing a transfer)."""
+    out: dict[Operation, None] = {}
+    for v in op.operands:
+        if v is not None and v.owner is not None and is_npu(v.owner):
+            out.setdefault(v.owner)
+    for v in op.operands:
+        if v is None or isinstance(v.owner, Constant):
+            continue
+        for user in v.users:
+            if user is not op and is_npu(user) and pos[user] < pos[op]:
+                out.setdefault(user)
+    return list(out)
+
+
+def check_acyclic(module: Module, regions: list[list[Operation]]) -> None:
+    """Raise PassError, naming the ops, when the graph with each region as one node has a
+    cycle: a region would need a host result that itself needs the region."""
+    region_of = {op: k for k, ops in enumerate(regions) for op in ops}
+
+    def node(op: Operation) -> object:
+        return ("region", region_of[op]) if op in region_of else op
+
+    quotient = nx.DiGraph()
+    for u, v in module.graph.edges():
+        a, b = node(u), node(v)
+        if a != b:
+            quotient.add_edge(a, b)
+    try:
+        cycle = nx.find_cycle(quotient)
+    except nx.NetworkXNoCycle:
+        return
+
+    def describe(n: object) -> str:
+        if isinstance(n, tuple):
+            ops = regions[n[1]]
+            more = ", …" if len(ops) > 1 else ""
+            return f"region {n[1]} ({ops[0].describe()}{more})"
+        assert isinstance(n, Operation)
+        return n.describe()
+
+    path = " -> ".join(describe(u) for u, _ in cycle) + f" -> {describe(cycle[0][0])}"
+    raise PassError(f"NPU regions form a cycle: {path}; a region must never need a host "
+                    "result that itself needs the region")
+
+
+# ---------------------------------------------------------------- tiny regions
+
+
+def return_to_host(module: Module, op: Operation, reason: str, fix: str) -> Operation:
+    """Replace the NPU op ``op`` by its base class: same operands, attributes, types and
+    names, with the reason it runs on the host."""
+    base = base_of(op)
+    extra = {k: v for k, v in op.extra.items() if k not in (REGION, LOWER, UNLOWER, PLACEMENT)}
+    extra[REASON] = reason
+    extra[FIX] = fix
+    new = base.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
+                          op.loc, extra, [r.name for r in op.results])
+    module.add(new, at=op)
+    for old in op.results:
+        old.name = None  # the new op's results carry the names now
+    module.replace_op(op, new.results)
+    return new
+
+
+def tiny_region_reason(cost: RegionCost) -> str:
+    ops = f"{cost.ops} op" + ("" if cost.ops == 1 else "s")
+    saves = "nothing" if cost.saving_s <= 0 else format_seconds(cost.saving_s)
+    transfers = f"{cost.transfers} transfer" + ("" if cost.transfers == 1 else "s")
+    return (f"a region of {ops} and {format_macs(cost.macs)} saves {saves} on the NPU but its "
+            f"{transfers} ({format_bytes(cost.transfer_bytes)}) cost "
+            f"{format_seconds(cost.transfer_s)}; it runs on the host")
+
+
+def tiny_region_fix(target: TargetSpec) -> str:
+    return ("give the region more work, at least "
+            f"{format_macs(target.min_region_macs)}: quantize the float ops around it so that "
+            "they join it, or compile with a larger batch")
+
+
+# ---------------------------------------------------------------- edges
+
+
+def edge_on_host(t: TensorType, target: TargetSpec) -> str | None:
+    """Why a tensor of type ``t`` is quantized, dequantized, lowered or unlowered on the host,
+    or None when the NPU does it: its last axis must be width (rank 2 or more, axes named as
+    in NCHW) with a size that is a multiple of ``lowering_width_multiple``."""
+    if t.rank < 2:
+        return f"the tensor has rank {t.rank}, so it has no width axis"
+    width = t.shape[-1]
+    if width == DYNAMIC:
+        return "the last axis has a dynamic size"
+    multiple = target.lowering_width_multiple
+    if width % multiple:
+        return f"the last axis has {width} elements, not a multiple of {multiple}"
+    return None
+
+
+def _edge_tensor(op: Operation) -> TensorType:
+    """The NCHW side of an edge op (an unlowered tensor's type is its result's)."""
+    if op.OP_NAME == "host.Unlower":
+        return op.results[0].type
+    v = op.operands[0]
+    assert v is not None  # every edge op has one required operand
+    return v.type
+
+
+def place_edges(module: Module, region_of: dict[Operation, int], target: TargetSpec) -> None:
+    """Record where each edge op next to a region runs, and where each activation crossing
+    a region's boundary is lowered (entering) or unlowered (leaving)."""
+    for op in module.ops:
+        if op.OP_NAME not in EDGE_OPS:
+            continue
+        reads_region = any(v is not None and v.owner in region_of for v in op.operands)
+        feeds_region = any(u in region_of for r in op.results for u in r.users)
+        if not (reads_region or feeds_region):
+            continue
+        why = edge_on_host(_edge_tensor(op), target)
+        if why is None:
+            op.extra[PLACEMENT] = "npu"
+            op.extra.pop(REASON, None)
+            op.extra.pop(FIX, None)
+            continue
+        op.extra[PLACEMENT] = "host"
+        op.extra[REASON] = f"{why}: {_EDGE_VERBS[op.OP_NAME]} runs on the host"
+        op.extra[FIX] = (f"make the last axis the width, with a size that is a multiple of "
+                         f"{target.lowering_width_multiple}")
+
+    regions: dict[int, list[Operation]] = {}
+    for op, k in region_of.items():
+        regions.setdefault(k, []).append(op)
+    for ops in regions.values():
+        entering, leaving = boundary(module, ops)
+        entering_ids = {id(v) for v in entering}
+        leaving_ids = {id(v) for v in leaving}
+        for op in ops:
+            _record(op, LOWER, [v for v in op.operands if v is not None and id(v) in entering_ids],
+                    target)
+            _record(op, UNLOWER, [r for r in op.results if id(r) in leaving_ids], target)
+
+
+def _record(op: Operation, key: str, crossing: list[Value], target: TargetSpec) -> None:
+    # One decision per op: on the host as soon as one of its crossing tensors needs it.
+    if crossing:
+        on_host = any(edge_on_host(v.type, target) is not None for v in crossing)
+        op.extra[key] = "host" if on_host else "npu"
+
+
+# ---------------------------------------------------------------- the pass
+
+
+def _clear(module: Module) -> None:
+    """Forget an earlier partition's decisions, so that running the pass again is a no-op."""
+    for op in module.ops:
+        for key in (REGION, LOWER, UNLOWER):
+            op.extra.pop(key, None)
+        # An edge op's placement is ours, and so is its reason then; without a placement,
+        # the reason is legalize's (an edge op that no NPU region borders), which stays.
+        if op.OP_NAME in EDGE_OPS and op.extra.pop(PLACEMENT, None) is not None:
+            op.extra.pop(REASON, None)
+            op.extra.pop(FIX, None)
+
+
+@register_pass
+@attrs.frozen
+class Partition(ModulePass):
+    """Group NPU ops into acyclic regions, return tiny ones to the host, place the edges."""
+
+    NAME = "partition"
+    SUMMARY = "NPU regions without cycles; tiny regions back to the host; edge placement"
+
+    target: str = option("warboy", "the NPU: warboy or warboy-2pe", choices=("warboy", "warboy-2pe"))
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        target = get_target(self.target)
+        _clear(module)
+        returned = 0
+        while True:
+            regions = form_regions(module)
+            tiny = [(ops, cost) for ops in regions
+                    if (cost := region_cost(module, ops, target)).returns_to_host(target)]
+            if not tiny:
+                break
+            fix = tiny_region_fix(target)
+            for ops, cost in tiny:
+                reason = tiny_region_reason(cost)
+                for op in ops:
+                    return_to_host(module, op, reason, fix)
+                returned += len(ops)
+        check_acyclic(module, regions)
+        region_of = {op: k for k, ops in enumerate(regions) for op in ops}
+        for op, k in region_of.items():
+            op.extra[REGION] = k
+        place_edges(module, region_of, target)
+
+        npu_macs = sum(op_macs(op) for op in region_of)
+        host_macs = sum(op_macs(op) for op in module.ops if op not in region_of)
+        ctx.count("regions", len(regions))
+        ctx.count("ops-on-npu", len(region_of))
+        ctx.count("ops-returned-to-host", returned)
+        ctx.count("npu-macs", npu_macs)
+        ctx.count("host-macs", host_macs)
