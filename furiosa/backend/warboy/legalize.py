@@ -18,7 +18,7 @@ import attrs
 
 from furiosa.backend.warboy.dialect import twin_of
 from furiosa.backend.warboy.supported import Verdict, check_operator
-from furiosa.backend.warboy.target import get_target
+from furiosa.backend.warboy.target import TARGETS, get_target
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Module
@@ -57,6 +57,11 @@ def decide(op: Operation, target_name: str) -> Verdict:
     return verdict
 
 
+def target_option() -> str:
+    """The ``target`` option every warboy pass takes."""
+    return option("warboy", "the NPU: " + " or ".join(TARGETS), choices=tuple(TARGETS))
+
+
 @register_pass
 @attrs.frozen
 class Legalize(ModulePass):
@@ -65,7 +70,7 @@ class Legalize(ModulePass):
     NAME = "legalize"
     SUMMARY = "partial conversion to the warboy dialect against the supported-operator table"
 
-    target: str = option("warboy", "the NPU: warboy or warboy-2pe", choices=("warboy", "warboy-2pe"))
+    target: str = target_option()
     analyze: bool = option(False, "only record each op's placement and reason; convert nothing")
 
     def run(self, module: Module, ctx: PassContext) -> None:

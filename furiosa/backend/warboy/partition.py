@@ -39,14 +39,14 @@ from furiosa.backend.warboy.cost import (
     region_cost,
 )
 from furiosa.backend.warboy.dialect import base_of
-from furiosa.backend.warboy.legalize import EDGE_OPS, FIX, PLACEMENT, REASON
+from furiosa.backend.warboy.legalize import EDGE_OPS, FIX, PLACEMENT, REASON, target_option
 from furiosa.backend.warboy.target import TargetSpec, get_target
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Module
 from furiosa.ir.types import DYNAMIC, TensorType
-from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+from furiosa.passes.base import ModulePass, PassContext, register_pass
 
 REGION = "warboy.region"
 LOWER = "warboy.lower"
@@ -311,7 +311,7 @@ class Partition(ModulePass):
     NAME = "partition"
     SUMMARY = "NPU regions without cycles; tiny regions back to the host; edge placement"
 
-    target: str = option("warboy", "the NPU: warboy or warboy-2pe", choices=("warboy", "warboy-2pe"))
+    target: str = target_option()
 
     def run(self, module: Module, ctx: PassContext) -> None:
         target = get_target(self.target)

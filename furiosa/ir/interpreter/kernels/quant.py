@@ -104,17 +104,23 @@ def _conv(op: Conv, x: np.ndarray, w: np.ndarray,
     return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
 
 
-@kernel(MatMul)
-def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
-            bias: np.ndarray | None = None) -> list[np.ndarray]:
-    at, bt, yt = op.type_of("A"), op.type_of("B"), op.result.type
+def _matmul_accumulator(op: MatMul | FullyConnected, a: np.ndarray, b: np.ndarray,
+                        bias: np.ndarray | None) -> np.ndarray:
+    """Σ_k (a - a_zp)·(b - b_zp) + bias, exact in int64 (float64 products of 8-bit values are)."""
+    at, bt = op.type_of("A"), op.type_of("B")
     bq = bt.quant
     assert bq is not None
     b_zp = bq.zero_point[0] if bq.is_per_tensor else 0  # per-column weights are symmetric
-    acc = np.matmul(a.astype(np.float64) - _zero_point(at), b.astype(np.float64) - b_zp)
-    acc = np.asarray(acc).astype(np.int64)
-    if bias is not None:
-        acc = acc + bias.astype(np.int64)
+    acc = np.asarray(np.matmul(a.astype(np.float64) - _zero_point(at),
+                               b.astype(np.float64) - b_zp)).astype(np.int64)
+    return acc if bias is None else acc + bias.astype(np.int64)
+
+
+@kernel(MatMul)
+def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
+            bias: np.ndarray | None = None) -> list[np.ndarray]:
+    yt = op.result.type
+    acc = _matmul_accumulator(op, a, b, bias)
     # Per-column parameters run along the last axis, which is the output's column axis.
     mult = np.asarray(op.multiplier, dtype=np.int64)
     shift = np.asarray(op.shift, dtype=np.int64)
@@ -128,13 +134,8 @@ def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
 @kernel(FullyConnected)
 def _fully_connected(op: FullyConnected, a: np.ndarray, b: np.ndarray,
                      bias: np.ndarray | None = None) -> list[np.ndarray]:
-    at, bt, yt = op.type_of("A"), op.type_of("B"), op.result.type
-    bq = bt.quant
-    assert bq is not None
-    b_zp = bq.zero_point[0] if bq.is_per_tensor else 0  # per-column weights are symmetric
-    acc = np.matmul(a.astype(np.float64) - _zero_point(at), b.astype(np.float64) - b_zp)
-    acc = wrap_int32(np.asarray(acc).astype(np.int64) + (0 if bias is None else
-                                                          bias.astype(np.int64)))
+    yt = op.result.type
+    acc = wrap_int32(_matmul_accumulator(op, a, b, bias))
     # The reference rescales in double: the product rounds once, then half away from zero.
     scaled = round_half_away(acc.astype(np.float64) * np.asarray(op.scale, dtype=np.float64))
     y = np.clip(scaled, INT32_MIN, INT32_MAX).astype(np.int64)
