@@ -22,6 +22,10 @@ from onnx import numpy_helper
 
 from .graph import same_pads
 
+
+class UnconvertibleGraph(ValueError):
+    """A QDQ graph shape this exporter does not translate to TFLite (it covers the zoo's)."""
+
 SCHEMA_VERSION = 3
 DESCRIPTION = "furiosa-model-zoo (QDQ ONNX -> TFLite int8)"
 
@@ -362,7 +366,7 @@ class QDQConverter:
         """(int data, scales, zero points) behind a DequantizeLinear of an initializer."""
         dq = self.producer[name]
         if dq.op_type != "DequantizeLinear" or dq.input[0] not in self.inits:
-            raise NotImplementedError(f"{name}: expected a dequantized initializer")
+            raise UnconvertibleGraph(f"{name}: expected a dequantized initializer")
         scale, zp, _ = self._quant_params(dq)
         return self.array(dq.input[0]), np.atleast_1d(scale), np.atleast_1d(zp)
 
@@ -372,13 +376,13 @@ class QDQConverter:
             return self.values[name]
         dq = self.producer.get(name)
         if dq is None or dq.op_type != "DequantizeLinear":
-            raise NotImplementedError(f"{name}: activation is not dequantized int8")
+            raise UnconvertibleGraph(f"{name}: activation is not dequantized int8")
         return self.values[dq.input[0]]
 
     def _output_q(self, name: str) -> onnx.NodeProto:
         qs = [c for c in self.consumers.get(name, []) if c.op_type == "QuantizeLinear"]
         if len(qs) != 1:
-            raise NotImplementedError(f"{name}: output is not quantized exactly once")
+            raise UnconvertibleGraph(f"{name}: output is not quantized exactly once")
         return qs[0]
 
     def new_value(self, float_name: str, nhwc: bool) -> _Value:
@@ -421,7 +425,7 @@ class QDQConverter:
                 continue
             handler = getattr(self, f"_op_{node.op_type}", None)
             if handler is None:
-                raise NotImplementedError(f"{node.name}: {node.op_type} has no TFLite mapping here")
+                raise UnconvertibleGraph(f"{node.name}: {node.op_type} has no TFLite mapping here")
             handler(node)
         for out in graph.output:
             v = self.value(out.name)
@@ -450,7 +454,7 @@ class QDQConverter:
         stride = attrs.get("strides", [1, 1])
         dilation = attrs.get("dilations", [1, 1])
         if stride[0] != stride[1] or dilation[0] != dilation[1]:
-            raise NotImplementedError(f"{node.name}: anisotropic stride/dilation")
+            raise UnconvertibleGraph(f"{node.name}: anisotropic stride/dilation")
         _, _, h, wd = self.shapes[node.input[0]]
         x_index = self._pad(
             node, x, attrs.get("pads", [0, 0, 0, 0]), (h, wd), (kh, kw), stride[0], dilation[0]
@@ -459,7 +463,7 @@ class QDQConverter:
         x_index = x.index if x_index == -1 else x_index
         depthwise = group > 1
         if depthwise and not (group == out_ch and cin_g == 1):
-            raise NotImplementedError(f"{node.name}: grouped convolution")
+            raise UnconvertibleGraph(f"{node.name}: grouped convolution")
         if depthwise:
             w_data, w_shape, axis = data.transpose(1, 2, 3, 0), (1, kh, kw, out_ch), 3
         else:
@@ -512,7 +516,7 @@ class QDQConverter:
     def _op_Gemm(self, node: onnx.NodeProto) -> None:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if attrs.get("transB", 0) != 1 or attrs.get("transA", 0) != 0:
-            raise NotImplementedError(f"{node.name}: Gemm layout")
+            raise UnconvertibleGraph(f"{node.name}: Gemm layout")
         x = self.value(node.input[0])
         data, scale, zp = self.weight(node.input[1])
         w_index = self.w.tensor(
@@ -529,7 +533,7 @@ class QDQConverter:
     def _op_Add(self, node: onnx.NodeProto) -> None:
         a, b = (self.value(n) for n in node.input)
         if a.nhwc != b.nhwc:
-            raise NotImplementedError(f"{node.name}: mixed layouts")
+            raise UnconvertibleGraph(f"{node.name}: mixed layouts")
         out = self.new_value(node.output[0], nhwc=a.nhwc)
         act = self.activation.get(node.output[0], Act.NONE)
         self.w.op(BuiltinOp.ADD, [a.index, b.index], [out.index], Options.AddOptions, act=act)
@@ -558,20 +562,20 @@ class QDQConverter:
         x = self.value(node.input[0])
         src = self.w.tensors[x.index].shape
         if x.nhwc and src[1:3] != (1, 1):
-            raise NotImplementedError(f"{node.name}: flattening a spatial NHWC tensor")
+            raise UnconvertibleGraph(f"{node.name}: flattening a spatial NHWC tensor")
         self._reshape(node, x, self.shapes[node.output[0]])
 
     def _op_Reshape(self, node: onnx.NodeProto) -> None:
         x = self.value(node.input[0])
         if x.nhwc:
-            raise NotImplementedError(f"{node.name}: reshape of an NCHW tensor")
+            raise UnconvertibleGraph(f"{node.name}: reshape of an NCHW tensor")
         self._reshape(node, x, self.shapes[node.output[0]])
 
     def _op_Transpose(self, node: onnx.NodeProto) -> None:
         perm = tuple(onnx.helper.get_attribute_value(node.attribute[0]))
         x = self.value(node.input[0])
         if not (x.nhwc and perm == (0, 2, 3, 1)):
-            raise NotImplementedError(f"{node.name}: transpose {perm}")
+            raise UnconvertibleGraph(f"{node.name}: transpose {perm}")
         # NCHW -> NHWC of a tensor TFLite already stores as NHWC: no data movement.
         q = self._output_q(node.output[0])
         scale, zp, _ = self._quant_params(q)

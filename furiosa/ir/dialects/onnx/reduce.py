@@ -10,6 +10,7 @@ computes on real values and rejects quantized operands.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -78,7 +79,7 @@ def require_rank(op: Operation, t: TensorType, least: int, what: str) -> None:
 
 
 @op_base
-class Reduction(Operation):
+class Reduction(Operation, abc.ABC):
     """Reduce 'data' over some axes; keepdims = 1 keeps them as size-1 dims.
 
     Subclasses say where the axes come from (``requested_axes``); absent or empty axes
@@ -96,9 +97,9 @@ class Reduction(Operation):
         if "OPERANDS" not in cls.__dict__:
             cls.OPERANDS = (operand("data", cls.ELEMENTS),)
 
+    @abc.abstractmethod
     def requested_axes(self) -> Sequence[int] | None:
         """The axes as written, None when absent; each subclass says where they come from."""
-        raise NotImplementedError(f"{type(self).__name__} does not say where its axes are")
 
     @property
     def noop_on_empty_axes(self) -> bool:
