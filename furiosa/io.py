@@ -18,6 +18,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     except OSError as e:
         raise FuriosaError(f"cannot write {target}: {e.strerror}") from None
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (0666 - umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -29,3 +31,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

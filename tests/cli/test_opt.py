@@ -85,3 +85,14 @@ def test_binary_file_is_reported(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00garbage")
     r = furiosa("opt", str(bad))
     assert r.returncode == 1 and "not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_output_file_gets_the_usual_mode(tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "out.fir"
+    r = furiosa("opt", str(EXAMPLE), "-o", str(out))
+    assert r.returncode == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
