@@ -11,7 +11,7 @@ importer uses without touching the flatbuffer again.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -139,21 +139,14 @@ class Verifier:
         return pos
 
     def table(self, pos: int, schema: str) -> None:
-        what = f"a {schema} table"
-        self.need(pos, 4, what)
-        vtable = pos - self.i32(pos)
-        self.need(vtable, 4, f"the vtable of {what}")
-        vt_size, obj_size = self.u16(vtable), self.u16(vtable + 2)
-        if vt_size < 4 or vt_size % 2:
-            raise self.fail(f"the vtable of {what} has a bad size ({vt_size})")
-        self.need(vtable, vt_size, f"the vtable of {what}")
-        self.need(pos, obj_size, what)
-        for slot, field in SCHEMA[schema].items():
-            self.field(pos, vtable, vt_size, obj_size, slot, field, what)
+        self._checked_table(pos, f"a {schema} table", SCHEMA[schema].items())
 
     def options(self, pos: int, name: str) -> None:
         """Check a builtin options table against the fields the importer reads."""
-        what = f"a {name} table"
+        self._checked_table(pos, f"a {name} table", OPTIONS[name].values())
+
+    def _checked_table(self, pos: int, what: str, fields: Iterable[tuple[int, Any]]) -> None:
+        """Bounds-check a table, its vtable, and each of ``fields`` (slot, field) it holds."""
         self.need(pos, 4, what)
         vtable = pos - self.i32(pos)
         self.need(vtable, 4, f"the vtable of {what}")
@@ -162,7 +155,7 @@ class Verifier:
             raise self.fail(f"the vtable of {what} has a bad size ({vt_size})")
         self.need(vtable, vt_size, f"the vtable of {what}")
         self.need(pos, obj_size, what)
-        for slot, field in OPTIONS[name].values():
+        for slot, field in fields:
             self.field(pos, vtable, vt_size, obj_size, slot, field, what)
 
     def field(self, pos: int, vtable: int, vt_size: int, obj_size: int, slot: int,
