@@ -30,7 +30,7 @@ TYPE_NAMES: dict[int, str] = {
     v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 PLACEHOLDER_FOR_GREATER_OP_CODES = tflite.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
 # A buffer's offset field above this locates its data after the flatbuffer (models > 2 GB);
-# 1 is the converter's placeholder while it writes the file.
+# 1 marks an offset the converter has not filled in yet.
 EXTERNAL_OFFSET_MIN = 2
 
 
