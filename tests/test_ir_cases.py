@@ -20,6 +20,7 @@ from furiosa.cli.main import main
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from tests.filecheck import filecheck
+from tests.registry import DIALECTS
 
 CASES = Path(__file__).parent / "ir-cases"
 
@@ -70,7 +71,7 @@ def run_case(path: Path, line: str) -> None:
         prefixes = [w.split("=", 1)[1] for w in check_words if w.startswith("--check-prefix=")]
         filecheck(text, path.read_text(), prefixes or ["CHECK"])
     if not expect_failure and out.startswith("func @"):
-        reparsed = print_module(parse_module(out, f"{path.name} (output)"))
+        reparsed = print_module(parse_module(out, f"{path.name} (output)", registry=DIALECTS))
         assert reparsed == out, f"{path.name}: output does not round-trip"
 
 

@@ -11,6 +11,7 @@ from furiosa.backend.warboy.report import place
 from furiosa.backend.warboy.supported import RULES
 from furiosa.backend.warboy.target import TARGETS, get_target
 from furiosa.cli.options import add_input_shape_option, input_shapes_from
+from furiosa.compiler.registry import default_registry
 from furiosa.errors import FuriosaError
 from furiosa.frontends import load_model
 
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(table_text())
         return 0
     module = load_model(args.model, input_shapes=input_shapes_from(args))
-    report = place(module, args.target_npu, args.batch_size, Path(args.model).name)
+    report = place(module, args.target_npu, args.batch_size, Path(args.model).name,
+                   default_registry().passes)
     if args.format == "json":
         json.dump(report.as_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from furiosa.cli.options import add_input_shape_option, input_shapes_from
+from furiosa.compiler.registry import default_registry
 from furiosa.errors import FuriosaError
 from furiosa.frontends import MODEL_SUFFIXES, load_model
 from furiosa.io import write_atomic
@@ -14,7 +15,7 @@ from furiosa.ir.module import Module
 from furiosa.ir.parser import parse_file, parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.verifier import verify_module
-from furiosa.passes import PassManager, registered_passes
+from furiosa.passes import PassManager
 from furiosa.passes.base import option_name
 
 
@@ -39,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def list_passes() -> str:
+    passes = default_registry().passes
     lines = ["Available passes:"]
-    for name, cls in registered_passes().items():
+    for name, cls in passes.passes().items():
         lines.append(f"  {name}  -  {cls.SUMMARY or (cls.__doc__ or '').strip().splitlines()[0]}")
         for f in cls.options():
             tname = getattr(f.type, "__name__", str(f.type))
@@ -48,16 +50,20 @@ def list_passes() -> str:
             shown = ("true" if default else "false") if isinstance(default, bool) else default
             lines.append(f"      {option_name(f.name)}=<{tname}>  (default: {shown})  "
                          f"{f.metadata.get('help', '')}")
+    lines.append("Named pipelines:")
+    for name, p in passes.pipelines().items():
+        lines.append(f"  {name}  -  {p.summary}")
+        lines.append(f"      = {p.text}")
     return "\n".join(lines) + "\n"
 
 
 def load_module(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Module:
     """Read text IR, or import a model through its frontend."""
     if path == "-":
-        return parse_module(sys.stdin.read(), "<stdin>")
+        return parse_module(sys.stdin.read(), "<stdin>", default_registry().dialects)
     if Path(path).suffix.lower() in MODEL_SUFFIXES:
         return load_model(path, input_shapes=input_shapes)
-    return parse_file(path)
+    return parse_file(path, default_registry().dialects)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     pm = PassManager(args.pass_pipeline, verify=not args.no_verify,
                      print_ir_before_all=args.print_ir_before_all,
                      print_ir_after_all=args.print_ir_after_all,
-                     print_ir_after_change=args.print_ir_after_change)
+                     print_ir_after_change=args.print_ir_after_change,
+                     registry=default_registry().passes)
     module = load_module(args.input, input_shapes_from(args))
     if not args.no_verify:
         verify_module(module)

@@ -38,15 +38,14 @@ class Value:
         self.name = name
         self.owner = owner
         self.index = index
-        # (op, operand index) pairs; maintained by Module, never by hand.
-        self.uses: list[tuple[Operation, int]] = []
+        # (op, operand index) -> None: an insertion-ordered set with O(1) removal,
+        # maintained by Function, never by hand.
+        self.uses: dict[tuple[Operation, int], None] = {}
 
     @property
     def users(self) -> list[Operation]:
-        seen: dict[int, Operation] = {}
-        for op, _ in self.uses:
-            seen.setdefault(id(op), op)
-        return list(seen.values())
+        """The ops using this value, each once, in the order their uses were made."""
+        return list(dict.fromkeys(op for op, _ in self.uses))
 
     def describe(self) -> str:
         if self.name is not None:
@@ -74,6 +73,16 @@ class AttrKind(enum.Enum):
     ELEMENT = "element type"
     TYPE = "tensor type"
     DENSE = "dense tensor"
+    SYMBOL = "symbol"
+
+
+class SymbolRef(str):
+    """A reference to a function by name, printed ``@name``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"@{self!s}"
 
 
 class Dense:
@@ -122,7 +131,7 @@ class Dense:
         return f"Dense({self.type})"
 
 
-AttrValue = int | float | str | tuple | ElementType | TensorType | Dense | None
+AttrValue = int | float | str | SymbolRef | tuple | ElementType | TensorType | Dense | None
 
 REQUIRED = attrs.NOTHING
 
@@ -172,6 +181,10 @@ def _convert(kind: AttrKind, value: Any) -> AttrValue:
         if not isinstance(value, TensorType):
             raise ValueError(f"expected a tensor type, got {value!r}")
         return value
+    if kind is AttrKind.SYMBOL:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"expected a function name, got {value!r}")
+        return SymbolRef(value)
     if kind is AttrKind.DENSE:
         return value if isinstance(value, Dense) else Dense(np.asarray(value))
     raise AssertionError(kind)
@@ -229,8 +242,6 @@ def result(name: str, *, variadic: bool = False) -> ResultDef:
 
 # --------------------------------------------------------------------------- operations
 
-OP_REGISTRY: dict[str, type[Operation]] = {}
-
 OpT = TypeVar("OpT", bound="Operation")
 
 
@@ -249,9 +260,10 @@ class Operation:
     # Discardable attributes set by passes (dotted names, e.g. ``warboy.reason``); printed with the rest.
     extra: dict[str, AttrValue] = attrs.field(factory=dict)
     results: list[Value] = attrs.field(factory=list, init=False)
-    # Set by Module: ordering key for deterministic printing, and the owning module.
-    _key: tuple[float, int] = attrs.field(default=(0.0, 0), init=False)
-    _module: Any = attrs.field(default=None, init=False)
+    # Set by Function: the owning function and the neighbours in its block's program order.
+    _parent: Any = attrs.field(default=None, init=False)
+    _prev: Any = attrs.field(default=None, init=False)
+    _next: Any = attrs.field(default=None, init=False)
 
     # ---- construction
 
@@ -413,9 +425,18 @@ class Operation:
             raise self.error(f"operand '{name}' must be a constant to give static shapes")
         return c
 
-    def erase_from_module(self) -> None:
-        if self._module is not None:
-            self._module.erase(self)
+    @property
+    def parent(self) -> Any:
+        """The function this op belongs to (None while it is detached)."""
+        return self._parent
+
+    @property
+    def next_op(self) -> Operation | None:
+        return self._next
+
+    @property
+    def prev_op(self) -> Operation | None:
+        return self._prev
 
     def __repr__(self) -> str:
         return f"<{self.describe()}>"
@@ -497,55 +518,46 @@ def _known(v: Value, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
     return getter() if getter is not None else memo.get(id(v))
 
 
-def _evaluate(op: Operation, args: list[np.ndarray | None], index: int) -> np.ndarray | None:
-    from furiosa.errors import FuriosaError
-    from furiosa.ir.interpreter import has_kernel, run_op
+# Installed by the interpreter when it is imported: ``evaluate(op, arrays)`` runs one op on
+# constant operands and returns its results, or None when the op has no kernel. A kernel
+# that fails on constant operands raises: the model is wrong, and saying "not constant"
+# would only move the error somewhere less clear.
+ConstantEvaluator = Callable[["Operation", list], "list[np.ndarray] | None"]
+_constant_evaluator: ConstantEvaluator | None = None
 
-    if not has_kernel(op):
+
+def set_constant_evaluator(evaluate: ConstantEvaluator | None) -> None:
+    """Install the function constant folding during type inference uses (the interpreter's)."""
+    global _constant_evaluator
+    _constant_evaluator = evaluate
+
+
+def _evaluate(op: Operation, args: list[np.ndarray | None], index: int) -> np.ndarray | None:
+    if _constant_evaluator is None:
         return None
-    try:
-        return run_op(op, args)[index]
-    except FuriosaError:
-        return None
+    outs = _constant_evaluator(op, args)
+    return None if outs is None else outs[index]
+
+
+# Every op class ever declared, by name: declaring the same name twice is a bug. Which ops a
+# tool accepts is decided by its DialectRegistry (furiosa.ir.registry), not by this table.
+DECLARED_OPS: dict[str, type[Operation]] = {}
 
 
 def op_def(name: str) -> Callable[[type[OpT]], type[OpT]]:
-    """Class decorator: make ``cls`` an attrs op class and register it as ``name``."""
+    """Class decorator: make ``cls`` an attrs op class declared as ``name`` (``dialect.Op``)."""
     if "." not in name:
         raise ValueError(f"op name '{name}' must be dialect-qualified")
 
     def wrap(cls: type[OpT]) -> type[OpT]:
-        if name in OP_REGISTRY:
+        if name in DECLARED_OPS:
             raise ValueError(f"op '{name}' is declared twice")
         cls.OP_NAME = name
         new = attrs.define(kw_only=True, eq=False, repr=False)(cls)
-        OP_REGISTRY[name] = new
+        DECLARED_OPS[name] = new
         return new
 
     return wrap
-
-
-def lookup_op(name: str) -> type[Operation] | None:
-    _load_dialects()
-    return OP_REGISTRY.get(name)
-
-
-def registered_ops() -> dict[str, type[Operation]]:
-    _load_dialects()
-    return dict(sorted(OP_REGISTRY.items()))
-
-
-# Modules whose import registers ops: the IR's dialects, and the backend's own dialect (named
-# here rather than imported, so that the IR does not depend on the backend).
-DIALECT_MODULES = ("furiosa.ir.dialects", "furiosa.backend.warboy.dialect")
-
-
-def _load_dialects() -> None:
-    # Done lazily, on first lookup, to avoid import cycles.
-    import importlib
-
-    for name in DIALECT_MODULES:
-        importlib.import_module(name)
 
 
 def check_attribute(op: Operation, name: str, spec: AttrSpec, value: AttrValue) -> None:

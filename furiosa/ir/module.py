@@ -1,18 +1,26 @@
-"""A module: one graph of operations on networkx, with named inputs and outputs.
+"""Modules, functions and blocks: where operations live, in a stored program order.
 
-Nodes of ``Module.graph`` (a ``networkx.MultiDiGraph``) are operations; an edge
-``producer -> consumer`` with key ``(result index, operand index)`` stands for
-each use. ``Value.uses`` mirrors the edges. Both are maintained only by the
-methods here, so passes never touch them directly.
+A :class:`Module` holds functions by symbol name. A :class:`Function` has named
+inputs and outputs and one :class:`Block`: its operations in program order, as a
+doubly linked list (O(1) insertion and removal anywhere). Program order is what
+the printer prints and the interpreter runs; the verifier checks that every use
+comes after its definition.
 
-Ops print in a deterministic topological order: among ops ready at the same
-time, the one with the smaller ordering key first. Keys come from insertion
-order; an op inserted ``at`` another takes that op's position.
+``Value.uses`` is an insertion-ordered dict of ``(op, operand index)``, so a use
+is added and removed in O(1). Use lists and the block are maintained only by the
+methods of :class:`Function`, so passes never touch them directly.
+
+The dataflow of a function is also a ``networkx.MultiDiGraph`` (:attr:`Function.graph`):
+nodes are ops, an edge ``producer -> consumer`` with key ``(result index,
+operand index)`` stands for each use. Graph algorithms (partitioning, cycle
+checks, liveness) run on it. It is derived from the block on first request and
+cached until the function changes: passes rewrite far more often than they ask
+for the graph, and keeping it in step on every edit cost more than rebuilding it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import networkx as nx
 
@@ -21,18 +29,77 @@ from furiosa.ir.core import Operation, Value
 from furiosa.ir.types import TensorType
 
 
-class Module:
-    """A graph of operations with named inputs and outputs."""
+class Block:
+    """An ordered list of operations (a doubly linked list threaded through the ops)."""
+
+    __slots__ = ("_count", "first", "last")
+
+    def __init__(self) -> None:
+        self.first: Operation | None = None
+        self.last: Operation | None = None
+        self._count = 0
+
+    def __iter__(self) -> Iterator[Operation]:
+        op = self.first
+        while op is not None:
+            nxt = op._next  # read first: the caller may remove ``op`` while iterating
+            yield op
+            op = nxt
+
+    def __reversed__(self) -> Iterator[Operation]:
+        op = self.last
+        while op is not None:
+            prev = op._prev
+            yield op
+            op = prev
+
+    def __len__(self) -> int:
+        return self._count
+
+    def insert_before(self, op: Operation, anchor: Operation | None) -> None:
+        """Link ``op`` before ``anchor`` (at the end when ``anchor`` is None)."""
+        if anchor is None:
+            op._prev, op._next = self.last, None
+            if self.last is not None:
+                self.last._next = op
+            else:
+                self.first = op
+            self.last = op
+        else:
+            op._prev, op._next = anchor._prev, anchor
+            if anchor._prev is not None:
+                anchor._prev._next = op
+            else:
+                self.first = op
+            anchor._prev = op
+        self._count += 1
+
+    def remove(self, op: Operation) -> None:
+        if op._prev is not None:
+            op._prev._next = op._next
+        else:
+            self.first = op._next
+        if op._next is not None:
+            op._next._prev = op._prev
+        else:
+            self.last = op._prev
+        op._prev = op._next = None
+        self._count -= 1
+
+
+class Function:
+    """A function: named inputs, one ordered block of operations, named outputs."""
 
     def __init__(self, name: str = "main") -> None:
         self.name = name
-        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self.block = Block()
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
         # Outputs keep the user's names whatever passes do to the values behind them.
         self.output_names: list[str] = []
-        self._seq = 0
-        self._order_cache: list[Operation] | None = None
+        # The module this function belongs to (None while it stands alone).
+        self.module: Module | None = None
+        self._graph: nx.MultiDiGraph | None = None
 
     # ---- building
 
@@ -42,23 +109,35 @@ class Module:
         return v
 
     def add(self, op: Operation, at: Operation | None = None) -> Operation:
-        """Insert ``op`` (operands must already be defined here); ``at`` gives its print position."""
-        if op._module is not None:
-            raise IRError(f"{op.describe()} already belongs to a module")
-        self._seq += 1
-        pos = at._key[0] if at is not None else float(self._seq)
-        op._key = (pos, self._seq)
-        op._module = self
-        self.graph.add_node(op)
+        """Insert ``op`` before ``at`` (at the end when ``at`` is None) and link its operands."""
+        if op._parent is not None:
+            raise IRError(f"{op.describe()} already belongs to a function")
+        if at is not None and at._parent is not self:
+            raise IRError(f"cannot insert {op.describe()} before {at.describe()}: "
+                          f"it is not in function @{self.name}")
+        op._parent = self
+        self.block.insert_before(op, at)
         for i, v in enumerate(op.operands):
             if v is not None:
-                self._link(v, op, i)
-        self._order_cache = None
+                v.uses[(op, i)] = None
+        self._graph = None
         return op
+
+    def add_after(self, op: Operation, after: Operation) -> Operation:
+        """Insert ``op`` right after ``after``."""
+        return self.add(op, at=after._next) if after._next is not None else self.add(op)
 
     def append(self, op_or_ops: Operation | Sequence[Operation]) -> None:
         for op in [op_or_ops] if isinstance(op_or_ops, Operation) else op_or_ops:
             self.add(op)
+
+    def move_before(self, op: Operation, anchor: Operation | None) -> None:
+        """Move ``op`` before ``anchor`` (to the end when None); uses are unchanged."""
+        if op is anchor:
+            return
+        self.block.remove(op)
+        self.block.insert_before(op, anchor)
+        self._graph = None
 
     def set_outputs(self, values: Sequence[Value], names: Sequence[str] | None = None) -> None:
         """Set the outputs; each is named ``names[i]``, else its value's name, else ``output<i>``."""
@@ -66,47 +145,34 @@ class Module:
         if names is None:
             names = [v.name if v.name is not None else f"output{i}" for i, v in enumerate(values)]
         if len(names) != len(values):
-            raise IRError(f"module @{self.name} has {len(values)} outputs but {len(names)} names")
+            raise IRError(f"function @{self.name} has {len(values)} outputs but {len(names)} names")
         self.output_names = list(names)
 
     # ---- use-def maintenance
-
-    def _link(self, v: Value, op: Operation, i: int) -> None:
-        v.uses.append((op, i))
-        if v.owner is not None:
-            self.graph.add_edge(v.owner, op, key=(v.index, i))
-
-    def _unlink(self, v: Value, op: Operation, i: int) -> None:
-        try:
-            v.uses.remove((op, i))
-        except ValueError:
-            pass
-        if v.owner is not None and self.graph.has_edge(v.owner, op, key=(v.index, i)):
-            self.graph.remove_edge(v.owner, op, key=(v.index, i))
 
     def set_operand(self, op: Operation, i: int, v: Value | None) -> None:
         old = op.operands[i]
         if old is v:
             return
         if old is not None:
-            self._unlink(old, op, i)
+            old.uses.pop((op, i), None)
         op.operands[i] = v
         if v is not None:
-            self._link(v, op, i)
-        self._order_cache = None
+            v.uses[(op, i)] = None
+        self._graph = None
 
     def set_operands(self, op: Operation, values: Sequence[Value | None]) -> None:
         for i, old in enumerate(op.operands):
             if old is not None:
-                self._unlink(old, op, i)
+                old.uses.pop((op, i), None)
         op.operands = list(values)
         for i, v in enumerate(op.operands):
             if v is not None:
-                self._link(v, op, i)
-        self._order_cache = None
+                v.uses[(op, i)] = None
+        self._graph = None
 
     def replace_all_uses(self, old: Value, new: Value) -> None:
-        """Make every user of ``old`` (and the module outputs) use ``new``."""
+        """Make every user of ``old`` (and the function's outputs) use ``new``."""
         if old is new:
             return
         for op, i in list(old.uses):
@@ -115,15 +181,17 @@ class Module:
 
     def erase(self, op: Operation) -> None:
         """Remove an op whose results are unused."""
+        if op._parent is not self:
+            raise IRError(f"cannot erase {op.describe()}: it is not in function @{self.name}")
         for r in op.results:
             if r.uses or any(o is r for o in self.outputs):
                 raise IRError(f"cannot erase {op.describe()}: its result is still used")
         for i, v in enumerate(op.operands):
             if v is not None:
-                self._unlink(v, op, i)
-        self.graph.remove_node(op)
-        op._module = None
-        self._order_cache = None
+                v.uses.pop((op, i), None)
+        self.block.remove(op)
+        op._parent = None
+        self._graph = None
 
     def replace_op(self, op: Operation, new_values: Sequence[Value]) -> None:
         """Redirect every use of ``op``'s results to ``new_values`` and erase ``op``."""
@@ -137,23 +205,58 @@ class Module:
 
     @property
     def ops(self) -> list[Operation]:
-        """All ops in deterministic topological order (raises on a cycle)."""
-        if self._order_cache is None:
-            try:
-                self._order_cache = list(
-                    nx.lexicographical_topological_sort(self.graph, key=lambda op: op._key))
-            except nx.NetworkXUnfeasible:
-                raise IRError(f"module @{self.name} has a cycle: {self.describe_cycle()}") from None
-        return list(self._order_cache)
+        """The ops in program order (a fresh list: safe to mutate the function while walking it)."""
+        return list(self.block)
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.ops)
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.block)
 
     def __contains__(self, op: object) -> bool:
-        return op in self.graph
+        return isinstance(op, Operation) and op._parent is self
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The dataflow graph of the block (derived, cached until the function changes)."""
+        if self._graph is None:
+            g = nx.MultiDiGraph()
+            g.add_nodes_from(self.block)
+            for op in self.block:
+                for i, v in enumerate(op.operands):
+                    if v is not None and v.owner is not None and v.owner._parent is self:
+                        g.add_edge(v.owner, op, key=(v.index, i))
+            self._graph = g
+        return self._graph
+
+    def values(self) -> Iterator[Value]:
+        """Every value: inputs, then results in program order."""
+        yield from self.inputs
+        for op in self.block:
+            yield from op.results
+
+    def input(self, name: str) -> Value:
+        for v in self.inputs:
+            if v.name == name:
+                return v
+        raise IRError(f"function @{self.name} has no input '{name}'")
+
+    def sort_topologically(self) -> None:
+        """Reorder the block so every op follows its operands' producers (stable otherwise).
+
+        For builders that add ops out of order (a frontend reading a file whose nodes are
+        unsorted); passes keep the order valid as they go and never need this.
+        """
+        position = {op: k for k, op in enumerate(self.block)}
+        try:
+            order = list(nx.lexicographical_topological_sort(self.graph, key=position.__getitem__))
+        except nx.NetworkXUnfeasible:
+            raise IRError(f"function @{self.name} has a cycle: {self.describe_cycle()}") from None
+        for op in order:
+            self.block.remove(op)
+            self.block.insert_before(op, None)
+        self._graph = None
 
     def describe_cycle(self) -> str:
         try:
@@ -162,34 +265,121 @@ class Module:
             return "none"
         return " -> ".join(u.describe() for u, *_ in cycle) + f" -> {cycle[0][0].describe()}"
 
-    def values(self) -> Iterator[Value]:
-        """Every value: inputs, then results in op order."""
-        yield from self.inputs
-        for op in self.ops:
-            yield from op.results
+    @property
+    def input_types(self) -> list[TensorType]:
+        return [v.type for v in self.inputs]
 
-    def input(self, name: str) -> Value:
+    @property
+    def output_types(self) -> list[TensorType]:
+        return [v.type for v in self.outputs]
+
+    def copy(self, name: str | None = None) -> Function:
+        """A deep copy sharing nothing mutable with this function (constant arrays are read-only)."""
+        f = Function(self.name if name is None else name)
+        vmap: dict[Value, Value] = {}
         for v in self.inputs:
-            if v.name == name:
-                return v
-        raise IRError(f"module @{self.name} has no input '{name}'")
-
-    def copy(self) -> Module:
-        """A deep copy sharing nothing mutable with this module (constant arrays are read-only)."""
-        m = Module(self.name)
-        vmap: dict[Value, Value] = {v: m.add_input(v.name or "", v.type) for v in self.inputs}
-        for old_in, new_in in vmap.items():
-            new_in.name = old_in.name
-        for op in self.ops:
+            vmap[v] = f.add_input(v.name or "", v.type)
+            vmap[v].name = v.name
+        for op in self.block:
             new = type(op).from_parts(
                 [vmap[v] if v is not None else None for v in op.operands], op.attributes,
                 [r.type for r in op.results], op.loc, op.extra, [r.name for r in op.results])
-            m.add(new)
+            f.add(new)
             vmap.update(zip(op.results, new.results, strict=True))
-        m.set_outputs([vmap[v] for v in self.outputs], self.output_names)
-        return m
+        f.set_outputs([vmap[v] for v in self.outputs], self.output_names)
+        return f
 
     def __str__(self) -> str:
         from furiosa.ir.printer import print_module
 
         return print_module(self)
+
+    def __repr__(self) -> str:
+        return f"<function @{self.name}: {len(self)} ops>"
+
+
+class Module:
+    """Functions by symbol name, in a stored order. The first function is the entry point."""
+
+    def __init__(self, functions: Iterable[Function] = ()) -> None:
+        self._functions: dict[str, Function] = {}
+        for f in functions:
+            self.add_function(f)
+
+    @classmethod
+    def of(cls, unit: Module | Function) -> Module:
+        """``unit`` itself, or the module a function belongs to (one made for it if it stands alone)."""
+        if isinstance(unit, Module):
+            return unit
+        return unit.module if unit.module is not None else cls([unit])
+
+    @property
+    def functions(self) -> list[Function]:
+        return list(self._functions.values())
+
+    @property
+    def main(self) -> Function:
+        """The entry function (the first one)."""
+        if not self._functions:
+            raise IRError("the module has no function")
+        return next(iter(self._functions.values()))
+
+    @property
+    def name(self) -> str:
+        return self.main.name
+
+    def function(self, name: str) -> Function:
+        f = self._functions.get(name)
+        if f is None:
+            raise IRError(f"the module has no function @{name}")
+        return f
+
+    def has_function(self, name: str) -> bool:
+        return name in self._functions
+
+    def add_function(self, f: Function, after: Function | None = None) -> Function:
+        """Add ``f`` (at the end, or right after ``after``); its name must be new."""
+        if f.name in self._functions:
+            raise IRError(f"the module already has a function @{f.name}")
+        if f.module is not None and f.module is not self:
+            raise IRError(f"function @{f.name} already belongs to another module")
+        f.module = self
+        if after is None:
+            self._functions[f.name] = f
+        else:
+            items = list(self._functions.items())
+            k = next(i for i, (n, _) in enumerate(items) if n == after.name) + 1
+            items.insert(k, (f.name, f))
+            self._functions = dict(items)
+        return f
+
+    def remove_function(self, f: Function) -> None:
+        if self._functions.get(f.name) is not f:
+            raise IRError(f"function @{f.name} is not in the module")
+        del self._functions[f.name]
+        f.module = None
+
+    def unique_name(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``... whichever is not yet a function name."""
+        name, k = base, 0
+        while name in self._functions:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def copy(self) -> Module:
+        return Module(f.copy() for f in self._functions.values())
+
+    def __iter__(self) -> Iterator[Function]:
+        return iter(self.functions)
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+    def __str__(self) -> str:
+        from furiosa.ir.printer import print_module
+
+        return print_module(self)
+
+    def __repr__(self) -> str:
+        return f"<module: {', '.join('@' + n for n in self._functions)}>"

@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 
 from furiosa.errors import IRError, ParseError
-from furiosa.ir.core import Dense, Value, lookup_op
-from furiosa.ir.module import Module
+from furiosa.ir.core import Dense, Operation, SymbolRef, Value
+from furiosa.ir.dialects import core_registry
+from furiosa.ir.dialects.func import Call
+from furiosa.ir.module import Function, Module
+from furiosa.ir.registry import DialectRegistry
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
 
 _WS = re.compile(r"(?:\s+|//[^\n]*)+")
@@ -28,11 +31,14 @@ _DIGITS = re.compile(r"\d+\Z")
 
 
 class _Parser:
-    def __init__(self, text: str, filename: str) -> None:
+    def __init__(self, text: str, filename: str, registry: DialectRegistry | None) -> None:
         self.text = text
         self.filename = filename
+        self.registry = registry if registry is not None else core_registry()
         self.pos = 0
         self.values: dict[str, Value] = {}
+        # Calls by calling function, with their text position: checked once every function is read.
+        self.calls: dict[str, list[tuple[Operation, int]]] = {}
 
     # ---- lexing helpers
 
@@ -170,6 +176,9 @@ class _Parser:
             return self.dense()
         if self.at("tensor<"):
             return self.tensor_type()
+        if c == "@":
+            name, _ = self.name_after("@")
+            return SymbolRef(name)
         if self.at("true") or self.at("false"):
             return self.regex(re.compile(r"true|false"), "a boolean") == "true"
         m = _NUMBER.match(self.text, self.pos)
@@ -261,10 +270,31 @@ class _Parser:
         return v
 
     def module(self) -> Module:
+        module = Module()
+        self.ws()
+        while True:
+            pos = self.pos
+            function = self.function()
+            if module.has_function(function.name):
+                raise self.error(f"function @{function.name} is defined twice", pos)
+            module.add_function(function)
+            self.ws()
+            if self.pos == len(self.text):
+                break
+            if not self.at("func"):
+                raise self.error(f"unexpected text after the function: {self._found()}")
+        for function in module.functions:
+            for op, pos in self.calls.get(function.name, ()):
+                if not module.has_function(op.callee):
+                    raise self.error(f"call to an undefined function @{op.callee}", pos)
+        return module
+
+    def function(self) -> Function:
+        self.values = {}
         self.expect("func", "'func'")
         self.ws()
         name, _ = self.name_after("@")
-        module = Module(name)
+        function = Function(name)
         self.expect("(")
         if not self.accept(")"):
             while True:
@@ -272,7 +302,7 @@ class _Parser:
                 pos = self.pos
                 arg, quoted = self.name_after("%")
                 self.expect(":")
-                v = module.add_input(arg, self.tensor_type())
+                v = function.add_input(arg, self.tensor_type())
                 self.define(arg, quoted, v, pos, keep_name=True)
                 if self.accept(")"):
                     break
@@ -281,7 +311,7 @@ class _Parser:
         while not self.at("return"):
             if self.at("}") or self.pos >= len(self.text):
                 raise self.error("expected 'return' before the end of the function")
-            self.statement(module)
+            self.statement(function)
         self.expect("return")
         outputs: list[Value] = []
         names: list[str] = []
@@ -301,13 +331,10 @@ class _Parser:
                 if not self.accept(","):
                     break
         self.expect("}", "'}' closing the function")
-        self.ws()
-        if self.pos != len(self.text):
-            raise self.error(f"unexpected text after the function: {self._found()}")
-        module.set_outputs(outputs, names)
-        return module
+        function.set_outputs(outputs, names)
+        return function
 
-    def statement(self, module: Module) -> None:
+    def statement(self, function: Function) -> None:
         self.ws()
         stmt_pos = self.pos
         defs: list[tuple[str, bool, int]] = []
@@ -322,7 +349,7 @@ class _Parser:
         self.ws()
         op_pos = self.pos
         op_name = self.regex(_OPNAME, "an op name like onnx.Conv")
-        cls = lookup_op(op_name)
+        cls = self.registry.lookup_op(op_name)
         if cls is None:
             raise self.error(f"unknown op '{op_name}'", op_pos)
         self.expect("(")
@@ -353,19 +380,23 @@ class _Parser:
             raise self.error(str(e), op_pos) from None
         for (name, quoted, pos), r in zip(defs, op.results, strict=True):
             self.define(name, quoted, r, pos)
-        module.add(op)
+        function.add(op)
+        if isinstance(op, Call):
+            self.calls.setdefault(function.name, []).append((op, op_pos))
 
 
 def _unwrap(x: Any) -> Any:
     return [_unwrap(v) for v in x] if isinstance(x, tuple) else x
 
 
-def parse_module(text: str, filename: str = "<string>") -> Module:
-    """Parse one ``func`` from text."""
-    return _Parser(text, filename).module()
+def parse_module(text: str, filename: str = "<string>",
+                 registry: DialectRegistry | None = None) -> Module:
+    """Parse a module (one or more ``func``) from text; ``registry`` says which ops exist
+    (default: the IR's own dialects)."""
+    return _Parser(text, filename, registry).module()
 
 
-def parse_file(path: str | Path) -> Module:
+def parse_file(path: str | Path, registry: DialectRegistry | None = None) -> Module:
     p = Path(path)
     try:
         text = p.read_text()
@@ -373,4 +404,4 @@ def parse_file(path: str | Path) -> Module:
         raise ParseError(str(p), 1, 1, f"cannot read the file: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ParseError(str(p), 1, 1, "the file is not UTF-8 text") from None
-    return parse_module(text, str(p))
+    return parse_module(text, str(p), registry)

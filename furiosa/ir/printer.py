@@ -20,8 +20,8 @@ import re
 
 import numpy as np
 
-from furiosa.ir.core import Dense, Operation, Value
-from furiosa.ir.module import Module
+from furiosa.ir.core import Dense, Operation, SymbolRef, Value
+from furiosa.ir.module import Function, Module
 from furiosa.ir.types import ElementType, TensorType, format_float
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]*\Z")
@@ -39,8 +39,8 @@ def quote_name(name: str) -> str:
     return name if _IDENT.match(name) else _quote(name)
 
 
-def value_names(module: Module) -> dict[Value, str]:
-    """The printed name (without ``%``) of every value: unique and deterministic."""
+def value_names(function: Function) -> dict[Value, str]:
+    """The printed name (without ``%``) of every value of ``function``: unique and deterministic."""
     names: dict[Value, str] = {}
     taken: set[str] = set()
     counter = 0
@@ -62,7 +62,7 @@ def value_names(module: Module) -> dict[Value, str]:
         names[v] = text
 
     # Named values claim first so that numbering never steals a user's name.
-    values = list(module.values())
+    values = list(function.values())
     for v in values:
         if v.name:
             claim(v)
@@ -79,6 +79,8 @@ def format_attr(value: object) -> str:
         return str(int(value))
     if isinstance(value, float | np.floating):
         return format_float(float(value))
+    if isinstance(value, SymbolRef):
+        return "@" + quote_name(value)
     if isinstance(value, str):
         return _quote(value)
     if isinstance(value, tuple | list):
@@ -159,14 +161,14 @@ def _default_of(cls: type[Operation], name: str) -> object:
     return _NO_DEFAULT
 
 
-def print_module(module: Module) -> str:
-    names = value_names(module)
-    args = ", ".join(f"%{names[v]}: {v.type}" for v in module.inputs)
-    lines = [f"func @{quote_name(module.name)}({args}) {{"]
-    for op in module.ops:
+def print_function(function: Function) -> str:
+    names = value_names(function)
+    args = ", ".join(f"%{names[v]}: {v.type}" for v in function.inputs)
+    lines = [f"func @{quote_name(function.name)}({args}) {{"]
+    for op in function.block:
         lines.append("  " + format_op(op, names))
     outs = []
-    for v, out_name in zip(module.outputs, module.output_names, strict=True):
+    for v, out_name in zip(function.outputs, function.output_names, strict=True):
         ref = "%" + names.get(v, "<dangling>")
         printed = names.get(v)
         same = printed in (out_name, quote_name(out_name))
@@ -174,3 +176,10 @@ def print_module(module: Module) -> str:
     lines.append("  return " + ", ".join(outs) if outs else "  return")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def print_module(unit: Module | Function) -> str:
+    """The text of a module (its functions in order, a blank line between) or of one function."""
+    if isinstance(unit, Function):
+        return print_function(unit)
+    return "\n".join(print_function(f) for f in unit.functions)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from furiosa.errors import IRError, VerifyError
 from furiosa.ir.core import Operation, check_attribute
-from furiosa.ir.module import Module
+from furiosa.ir.dialects.func import Call
+from furiosa.ir.module import Function, Module
 
 
 def verify_operation(op: Operation) -> None:
@@ -33,33 +34,42 @@ def verify_operation(op: Operation) -> None:
             raise op.error(f"result {i} has type {r.type} but its operands and attributes give {t}")
 
 
-def verify_module(module: Module) -> None:
-    """Raise VerifyError on the first broken invariant of ``module``."""
+def verify_module(unit: Module | Function) -> None:
+    """Raise VerifyError on the first broken invariant of a module (or of one function)."""
     try:
-        _verify(module)
+        if isinstance(unit, Function):
+            _verify_function(unit, unit.module)
+        else:
+            if not unit.functions:
+                raise VerifyError("the module has no function")
+            for f in unit.functions:
+                _verify_function(f, unit)
     except VerifyError:
         raise
     except IRError as e:
         raise VerifyError(str(e)) from None
 
 
-def _verify(module: Module) -> None:
-    where = f"module @{module.name}"
+def _verify_function(function: Function, module: Module | None) -> None:
+    where = f"function @{function.name}"
     seen_inputs: set[str] = set()
-    for v in module.inputs:
+    for v in function.inputs:
         if not v.name:
             raise VerifyError(f"{where} has an input without a name")
         if v.name in seen_inputs:
             raise VerifyError(f"{where} has two inputs named '{v.name}'")
         seen_inputs.add(v.name)
-    ops = module.ops  # raises on a cycle
-    defined = {id(v) for v in module.inputs}
-    for op in ops:
+    # One walk in program order: each operand must be defined above its use (dominance in
+    # a single block), and each use must be in its value's use list (O(1) per check).
+    defined = {id(v) for v in function.inputs}
+    for op in function.block:
+        if op.parent is not function:
+            raise VerifyError(f"{op.describe()} is linked into {where} but does not belong to it")
         for i, v in enumerate(op.operands):
             if v is None:
                 continue
             if id(v) not in defined:
-                if v.owner is not None and v.owner in module:
+                if v.owner is not None and v.owner.parent is function:
                     raise VerifyError(f"{op.describe()} uses {v.describe()} before its definition")
                 raise VerifyError(f"{op.describe()} operand {i} is {v.describe()}, "
                                   f"which is defined nowhere in {where} (a dangling value)")
@@ -70,12 +80,29 @@ def _verify(module: Module) -> None:
                 raise VerifyError(f"{op.describe()} lists a result it does not own")
             defined.add(id(r))
         verify_operation(op)
-    if len(module.outputs) != len(module.output_names):
-        raise VerifyError(f"{where} has {len(module.outputs)} outputs but {len(module.output_names)} names")
+        if isinstance(op, Call):
+            _verify_call(op, module)
+    if len(function.outputs) != len(function.output_names):
+        raise VerifyError(f"{where} has {len(function.outputs)} outputs but "
+                          f"{len(function.output_names)} names")
     seen_outputs: set[str] = set()
-    for v, name in zip(module.outputs, module.output_names, strict=True):
+    for v, name in zip(function.outputs, function.output_names, strict=True):
         if id(v) not in defined:
             raise VerifyError(f"{where} output '{name}' is {v.describe()}, which is defined nowhere")
         if name in seen_outputs:
             raise VerifyError(f"{where} has two outputs named '{name}'")
         seen_outputs.add(name)
+
+
+def _verify_call(op: Call, module: Module | None) -> None:
+    if module is None or not module.has_function(op.callee):
+        raise VerifyError(f"{op.describe()} calls @{op.callee}, which is not a function of the module")
+    callee = module.function(op.callee)
+    args = [v.type for v in op.operands if v is not None]
+    if args != callee.input_types:
+        raise VerifyError(f"{op.describe()} passes ({', '.join(map(str, args))}) but @{op.callee} "
+                          f"takes ({', '.join(map(str, callee.input_types))})")
+    results = [r.type for r in op.results]
+    if results != callee.output_types:
+        raise VerifyError(f"{op.describe()} returns ({', '.join(map(str, results))}) but "
+                          f"@{op.callee} gives ({', '.join(map(str, callee.output_types))})")

@@ -4,15 +4,17 @@ A pass is a frozen attrs class registered under a name; its fields *are* its
 options, so the pipeline string, the Python API and ``--list-passes`` are one
 thing::
 
-    @register_pass
     @attrs.frozen
-    class Canonicalize(ModulePass):
+    class Canonicalize(FunctionPass):
         NAME = "canonicalize"
         max_iterations: int = option(10, "rounds of rewriting before giving up")
 
-        def run(self, module: Module, ctx: PassContext) -> None: ...
+        def run_on_function(self, function: Function, ctx: PassContext) -> None: ...
 
 In a pipeline an option is written with dashes: ``canonicalize{max-iterations=4}``.
+Which passes a tool knows is its :class:`~furiosa.passes.registry.PassRegistry`,
+to which each layer contributes its own (``furiosa.passes.register``, the backend's
+``register``).
 """
 
 from __future__ import annotations
@@ -20,14 +22,12 @@ from __future__ import annotations
 import abc
 import enum
 from collections import Counter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import attrs
 
 from furiosa.errors import PassError
-from furiosa.ir.module import Module
-
-PassT = TypeVar("PassT", bound="type[ModulePass]")
+from furiosa.ir.module import Function, Module
 
 
 def option(default: Any, help: str, *, choices: tuple[Any, ...] | None = None) -> Any:
@@ -99,6 +99,18 @@ class ModulePass(abc.ABC):
         return str(PipelineElement(self.NAME, self.option_values()))
 
 
+class FunctionPass(ModulePass):
+    """A pass that rewrites each function of the module on its own, in module order."""
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for function in module.functions:
+            self.run_on_function(function, ctx)
+
+    @abc.abstractmethod
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        """Rewrite ``function`` in place."""
+
+
 def coerce_option(pass_name: str, key: str, type_: Any, raw: Any) -> Any:
     """Convert a parsed option value to the declared field type, or raise PassError."""
     t = type_ if not isinstance(type_, str) else {"int": int, "float": float, "bool": bool,
@@ -130,29 +142,3 @@ def _exact_int(x: float) -> int:
     if not x.is_integer():
         raise ValueError
     return int(x)
-
-
-PASS_REGISTRY: dict[str, type[ModulePass]] = {}
-
-
-def register_pass(cls: PassT) -> PassT:
-    """Register a pass class under its ``NAME``."""
-    if not cls.NAME:
-        raise ValueError(f"{cls.__name__} has no NAME")
-    if cls.NAME in PASS_REGISTRY:
-        raise ValueError(f"pass '{cls.NAME}' is registered twice")
-    PASS_REGISTRY[cls.NAME] = cls
-    return cls
-
-
-def registered_passes() -> dict[str, type[ModulePass]]:
-    import furiosa.passes.all  # noqa: F401  (registers every pass)
-
-    return dict(sorted(PASS_REGISTRY.items()))
-
-
-def lookup_pass(name: str) -> type[ModulePass]:
-    passes = registered_passes()
-    if name not in passes:
-        raise PassError(f"unknown pass '{name}' (known: {', '.join(passes)})")
-    return passes[name]

@@ -17,8 +17,8 @@ from furiosa.ir.dialects.onnx import elementwise as ew
 from furiosa.ir.dialects.onnx import tensor as tn
 from furiosa.ir.dialects.onnx.base import Constant, Identity
 from furiosa.ir.interpreter import has_kernel, run_op
-from furiosa.ir.module import Module
-from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+from furiosa.ir.module import Function
+from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
 
 # ---------------------------------------------------------------- constant folding
@@ -59,7 +59,7 @@ def _forward(op: Operation, rw: Rewriter, value: Value | None) -> bool:
     """Replace ``op``'s only used result with ``value`` when the types agree exactly."""
     if value is None or value.type != op.results[0].type:
         return False
-    if any(r.uses or any(o is r for o in rw.module.outputs) for r in op.results[1:]):
+    if any(r.uses or any(o is r for o in rw.function.outputs) for r in op.results[1:]):
         return False
     rw.replace_value(op.results[0], value)  # the driver then erases the dead op
     return True
@@ -196,11 +196,11 @@ def _hashable(v: Any) -> Any:
     return tuple(_hashable(x) for x in v) if isinstance(v, list | tuple) else v
 
 
-def eliminate_common_subexpressions(module: Module, ctx: PassContext | None = None) -> bool:
+def eliminate_common_subexpressions(function: Function, ctx: PassContext | None = None) -> bool:
     """Replace each op equal to an earlier one (same class, operands, attributes, types)."""
     seen: dict[tuple[Any, ...], Operation] = {}
     changed = False
-    for op in module.ops:
+    for op in function.ops:
         if not op.PURE:
             continue
         key = _cse_key(op)
@@ -213,7 +213,7 @@ def eliminate_common_subexpressions(module: Module, ctx: PassContext | None = No
         for old, new in zip(op.results, first.results, strict=True):
             if new.name is None:
                 new.name = old.name
-        module.replace_op(op, first.results)
+        function.replace_op(op, first.results)
         changed = True
         if ctx is not None:
             ctx.count("common-subexpressions-removed")
@@ -223,9 +223,8 @@ def eliminate_common_subexpressions(module: Module, ctx: PassContext | None = No
 # ---------------------------------------------------------------- the pass
 
 
-@register_pass
 @attrs.frozen
-class Canonicalize(ModulePass):
+class Canonicalize(FunctionPass):
     """Fold constants, remove identities and duplicates, erase dead ops."""
 
     NAME = "canonicalize"
@@ -236,14 +235,14 @@ class Canonicalize(ModulePass):
     fold_limit: int = option(1 << 22, "largest result (in elements) that folding may create")
     cse: bool = option(True, "merge ops that compute the same thing")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
         patterns = list(IDENTITY_PATTERNS)
         if self.fold:
             patterns.insert(0, make_fold_pattern(self.fold_limit))
         for _ in range(max(self.max_iterations, 1)):
-            changed = apply_patterns_greedily(module, patterns, ctx)
+            changed = apply_patterns_greedily(function, patterns, ctx)
             if self.cse:
-                changed = eliminate_common_subexpressions(module, ctx) or changed
+                changed = eliminate_common_subexpressions(function, ctx) or changed
             if not changed:
                 break
 

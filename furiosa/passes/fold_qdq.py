@@ -48,11 +48,11 @@ from furiosa.ir.dialects.onnx.base import (
     VariadicElementwise,
 )
 from furiosa.ir.interpreter import has_kernel, run_op
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.quantization import INT32_MAX, INT32_MIN, activation_range, dequantize, quantize
 from furiosa.ir.types import ElementType, Quantization, TensorType
 from furiosa.ir.verifier import verify_operation
-from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
 
 E = ElementType
@@ -625,7 +625,7 @@ def _twin_quantize(rw: Rewriter, qop: oq.QuantizeLinear, q: Quantization,
     if not x.type.element.is_float:
         return None
     for user in x.users:
-        if isinstance(user, Quantize) and user in rw.module and user.to == element and \
+        if isinstance(user, Quantize) and user in rw.function and user.to == element and \
                 user.rounding == "half_even" and user.quantization == q:
             return user.result
     try:
@@ -659,10 +659,10 @@ def _make_dequantize_quantized(convert_uint8: bool) -> RewritePattern:
 
 @pattern(oq.QuantizeLinear, name="quantized-outputs")
 def quantize_output(op: oq.QuantizeLinear, rw: Rewriter) -> bool:
-    """A QuantizeLinear read only as a module output: its element type is the interface, so
+    """A QuantizeLinear read only as a function output: its element type is the interface, so
     uint8 stays uint8."""
     r = op.results[0]
-    if r.uses or not any(o is r for o in rw.module.outputs):
+    if r.uses or not any(o is r for o in rw.function.outputs):
         return False
     found = _onnx_quantization(op)
     if found is None:
@@ -1075,7 +1075,7 @@ def fuse_activation(q: Quantize, rw: Rewriter) -> bool:
     t = dq.operands[0]
     producer = t.owner
     if producer is None or not isinstance(producer, qd.Clamped) or t.type != q.results[0].type \
-            or len(t.uses) != 1 or any(o is t for o in rw.module.outputs):
+            or len(t.uses) != 1 or any(o is t for o in rw.function.outputs):
         return False
     assert t.type.quant is not None
     try:
@@ -1228,7 +1228,7 @@ def hoist_quantize(q: Quantize, rw: Rewriter) -> bool:
 
     def quantized(v: Value) -> Value | None:
         for user in v.users:
-            if isinstance(user, Quantize) and user is not q and user in rw.module and \
+            if isinstance(user, Quantize) and user is not q and user in rw.function and \
                     user.attributes == q.attributes:
                 return user.results[0]
         made = _build_checked(new, lambda: _rebuild(q, [v]))
@@ -1320,9 +1320,8 @@ FOLD_PATTERNS: list[RewritePattern] = [
 # ================================================================ the pass
 
 
-@register_pass
 @attrs.frozen
-class FoldQDQ(ModulePass):
+class FoldQDQ(FunctionPass):
     """Quantized ONNX (QDQ and QOperator) to quant-dialect ops with quantized types."""
 
     NAME = "fold-qdq"
@@ -1331,11 +1330,11 @@ class FoldQDQ(ModulePass):
     convert_uint8: bool = option(True, "store uint8 tensors as int8 (zero point - 128), "
                                        "as the NPU computes; interface outputs keep uint8")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        apply_patterns_greedily(module, NORMALIZE_PATTERNS, ctx)
-        apply_patterns_greedily(module, [_make_dequantize_constant(self.convert_uint8),
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        apply_patterns_greedily(function, NORMALIZE_PATTERNS, ctx)
+        apply_patterns_greedily(function, [_make_dequantize_constant(self.convert_uint8),
                                          _make_dequantize_quantized(self.convert_uint8),
                                          quantize_output], ctx)
         for _ in range(MAX_FOLD_ROUNDS):
-            if not apply_patterns_greedily(module, FOLD_PATTERNS, ctx):
+            if not apply_patterns_greedily(function, FOLD_PATTERNS, ctx):
                 break

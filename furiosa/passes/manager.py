@@ -18,11 +18,12 @@ from typing import TextIO
 import attrs
 
 from furiosa.errors import PassError, VerifyError
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function, Module
 from furiosa.ir.printer import print_module
 from furiosa.ir.verifier import verify_module
 from furiosa.passes.base import ModulePass, PassContext
 from furiosa.passes.pipeline import PipelineElement, build_pipeline, format_pipeline
+from furiosa.passes.registry import PassRegistry
 
 
 @attrs.define
@@ -39,8 +40,8 @@ class PassManager:
     def __init__(self, pipeline: str | Sequence[PipelineElement | ModulePass], *,
                  verify: bool = True, print_ir_before_all: bool = False,
                  print_ir_after_all: bool = False, print_ir_after_change: bool = False,
-                 stream: TextIO | None = None) -> None:
-        self.passes = build_pipeline(pipeline)
+                 stream: TextIO | None = None, registry: PassRegistry | None = None) -> None:
+        self.passes = build_pipeline(pipeline, registry)
         self.verify = verify
         self.print_ir_before_all = print_ir_before_all
         self.print_ir_after_all = print_ir_after_all
@@ -61,8 +62,10 @@ class PassManager:
         self._out().write(print_module(module))
         self._out().write("\n")
 
-    def run(self, module: Module) -> Module:
-        """Run every pass on ``module`` in place and return it."""
+    def run(self, unit: Module | Function) -> Module:
+        """Run every pass on a module in place and return it. A function given alone runs as
+        the module it belongs to (one made for it when it stands alone)."""
+        module = Module.of(unit)
         track_change = self.print_ir_after_change
         for p in self.passes:
             if self.print_ir_before_all:
@@ -117,6 +120,6 @@ def _fingerprint(module: Module) -> bytes:
     return hashlib.sha256(print_module(module).encode()).digest()
 
 
-def run_pipeline(module: Module, pipeline: str, **kwargs: object) -> Module:
+def run_pipeline(module: Module | Function, pipeline: str, **kwargs: object) -> Module:
     """Shorthand: ``PassManager(pipeline, **kwargs).run(module)``."""
     return PassManager(pipeline, **kwargs).run(module)  # type: ignore[arg-type]

@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from furiosa.errors import PipelineParseError
-from furiosa.passes.base import ModulePass, lookup_pass
+from furiosa.errors import PassError, PipelineParseError
+from furiosa.passes.base import ModulePass
+
+if TYPE_CHECKING:
+    from furiosa.passes.registry import PassRegistry
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _WORD = re.compile(r"[A-Za-z0-9_.+-]+")
@@ -151,13 +154,46 @@ def format_pipeline(elements: Sequence[PipelineElement | ModulePass]) -> str:
     return ",".join(e.pipeline_text() if isinstance(e, ModulePass) else str(e) for e in elements)
 
 
-def build_pipeline(pipeline: str | Sequence[PipelineElement | ModulePass]) -> list[ModulePass]:
-    """Instantiate the passes of a pipeline (text, elements or pass objects)."""
+def build_pipeline(pipeline: str | Sequence[PipelineElement | ModulePass],
+                   registry: PassRegistry | None = None) -> list[ModulePass]:
+    """Instantiate the passes of a pipeline (text, elements or pass objects); named pipelines
+    expand to their passes. ``registry`` defaults to the target-independent passes alone."""
+    if registry is None:
+        from furiosa.passes import core_registry
+
+        registry = core_registry()
     elements = parse_pipeline(pipeline) if isinstance(pipeline, str) else list(pipeline)
+    return _expand(elements, registry, ())
+
+
+def _expand(elements: Sequence[PipelineElement | ModulePass], registry: PassRegistry,
+            within: tuple[str, ...]) -> list[ModulePass]:
     passes: list[ModulePass] = []
     for e in elements:
         if isinstance(e, ModulePass):
             passes.append(e)
-        else:
-            passes.append(lookup_pass(e.name).from_options(e.options))
+            continue
+        named = registry.lookup_pipeline(e.name)
+        if named is None:
+            passes.append(registry.lookup_pass(e.name).from_options(e.options))
+            continue
+        if e.name in within:
+            raise PassError(f"pipeline '{e.name}' contains itself")
+        stages = _expand(parse_pipeline(named.text), registry, (*within, e.name))
+        if e.options:
+            declared = {f.name.replace("_", "-") for p in stages for f in p.options()}
+            unknown = sorted(set(e.options) - declared)
+            if unknown:
+                raise PassError(f"pipeline '{e.name}' has no stage with option '{unknown[0]}' "
+                                f"(options: {', '.join(sorted(declared)) or 'none'})")
+            stages = [_with_options(p, e.options) for p in stages]
+        passes.extend(stages)
     return passes
+
+
+def _with_options(p: ModulePass, options: dict[str, Any]) -> ModulePass:
+    """A stage of a named pipeline with the options given to the pipeline that it declares."""
+    mine = {k: v for k, v in options.items() if k in {f.name.replace("_", "-") for f in p.options()}}
+    if not mine:
+        return p
+    return type(p).from_options({**p.option_values(), **mine})

@@ -26,9 +26,9 @@ from furiosa.ir.dialects.onnx import nn
 from furiosa.ir.dialects.onnx import reduce as rd
 from furiosa.ir.dialects.onnx import tensor as tn
 from furiosa.ir.dialects.onnx.base import BinaryElementwise, Constant, VariadicElementwise
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import DYNAMIC, TensorType
-from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.rewrite import Rewriter, apply_patterns_greedily, is_dead, pattern
 
 INT64_MAX = int(np.iinfo(np.int64).max)
@@ -37,44 +37,44 @@ ConvLike = nn.Conv | nn.ConvTranspose
 # ================================================================ shared helpers
 
 
-def _single_use(module: Module, v: Value | None, user: Operation) -> bool:
-    """True when ``user`` is the only reader of ``v`` (one use, and not a module output)."""
-    return (v is not None and len(v.uses) == 1 and v.uses[0][0] is user
-            and not any(o is v for o in module.outputs))
+def _single_use(function: Function, v: Value | None, user: Operation) -> bool:
+    """True when ``user`` is the only reader of ``v`` (one use, and not a function output)."""
+    return (v is not None and len(v.uses) == 1 and next(iter(v.uses))[0] is user
+            and not any(o is v for o in function.outputs))
 
 
-def erase_unused_producers(module: Module, values: Iterable[Value | None],
+def erase_unused_producers(function: Function, values: Iterable[Value | None],
                            erase: Callable[[Operation], None] | None = None) -> None:
     """Erase the producers of ``values`` that a rewrite left unused, and theirs in turn.
 
     Only ops reached from ``values`` are looked at: dead code the rewrite did not make stays.
-    ``erase`` (default ``module.erase``) lets a pattern erase through its Rewriter.
+    ``erase`` (default ``function.erase``) lets a pattern erase through its Rewriter.
     """
-    erase = erase or module.erase
+    erase = erase or function.erase
     stack = [v.owner for v in values if v is not None and v.owner is not None]
     while stack:
         op = stack.pop()
-        if op in module and is_dead(module, op):
+        if op in function and is_dead(function, op):
             operands = list(op.operands)
             erase(op)
             stack.extend(v.owner for v in operands if v is not None and v.owner is not None)
 
 
 def _drop_dead(rw: Rewriter, values: Iterable[Value | None]) -> None:
-    erase_unused_producers(rw.module, values, rw.erase)
+    erase_unused_producers(rw.function, values, rw.erase)
 
 
 def _i64(values: Sequence[int]) -> Constant:
     return Constant.of(np.array(values, np.int64))
 
 
-def _conv_producer(module: Module, v: Value | None, user: Operation) -> ConvLike | None:
+def _conv_producer(function: Function, v: Value | None, user: Operation) -> ConvLike | None:
     """The Conv / ConvTranspose behind ``v`` when ``user`` is its result's only reader and its
     weight (and bias, if any) are constants."""
     if v is None or not isinstance(v.owner, nn.Conv | nn.ConvTranspose):
         return None
     conv = v.owner
-    if not _single_use(module, v, user):
+    if not _single_use(function, v, user):
         return None
     if constant_value(conv.operand("W")) is None:
         return None
@@ -152,7 +152,7 @@ def _conv_params(conv: ConvLike) -> tuple[np.ndarray, np.ndarray]:
 
 @pattern(rd.BatchNormalization, name="batchnorms-folded")
 def fold_batchnorm_into_conv(op: rd.BatchNormalization, rw: Rewriter) -> bool:
-    conv = _conv_producer(rw.module, op.operand("X"), op)
+    conv = _conv_producer(rw.function, op.operand("X"), op)
     if conv is None:
         return False
     stats = [constant_value(op.operand(n)) for n in ("scale", "B", "mean", "var")]
@@ -164,16 +164,15 @@ def fold_batchnorm_into_conv(op: rd.BatchNormalization, rw: Rewriter) -> bool:
     return _rebuild_conv(rw, conv, op, _scale_weight(conv, w, s), (b - mean) * s + beta)
 
 
-@register_pass
 @attrs.frozen
-class FoldBatchNorm(ModulePass):
+class FoldBatchNorm(FunctionPass):
     """Fold BatchNormalization into the Conv or ConvTranspose it directly follows."""
 
     NAME = "fold-batchnorm"
     SUMMARY = "fold Conv -> BatchNormalization (constant statistics) into the Conv"
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        apply_patterns_greedily(module, [fold_batchnorm_into_conv], ctx, erase_dead=False)
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        apply_patterns_greedily(function, [fold_batchnorm_into_conv], ctx, erase_dead=False)
 
 
 # ================================================================ fold-conv-mul-add
@@ -199,7 +198,7 @@ def _conv_and_constant(op: Operation, rw: Rewriter, commutative: bool) -> tuple[
     """The convolution and per-channel constant of ``conv(x) (op) c`` (or ``c (op) conv(x)``)."""
     sides = [(0, 1), (1, 0)] if commutative else [(0, 1)]
     for conv_side, const_side in sides:
-        conv = _conv_producer(rw.module, op.operands[conv_side], op)
+        conv = _conv_producer(rw.function, op.operands[conv_side], op)
         if conv is None:
             continue
         c = constant_value(op.operands[const_side])
@@ -240,9 +239,8 @@ def fold_sub_into_conv(op: ew.Sub, rw: Rewriter) -> bool:
     return _rebuild_conv(rw, conv, op, None, b - a)
 
 
-@register_pass
 @attrs.frozen
-class FoldConvMulAdd(ModulePass):
+class FoldConvMulAdd(FunctionPass):
     """Fold per-channel constant Mul, Add and Sub after a convolution into its weight and bias."""
 
     NAME = "fold-conv-mul-add"
@@ -250,11 +248,11 @@ class FoldConvMulAdd(ModulePass):
 
     sub: bool = option(True, "also fold conv(x) - constant")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
         patterns = [fold_mul_into_conv, fold_add_into_conv]
         if self.sub:
             patterns.append(fold_sub_into_conv)
-        apply_patterns_greedily(module, patterns, ctx, erase_dead=False)
+        apply_patterns_greedily(function, patterns, ctx, erase_dead=False)
 
 
 # ================================================================ rewrite-prelu
@@ -288,16 +286,15 @@ def rewrite_prelu(op: ew.PRelu, rw: Rewriter) -> bool:
     return True
 
 
-@register_pass
 @attrs.frozen
-class RewritePRelu(ModulePass):
+class RewritePRelu(FunctionPass):
     """Rewrite PRelu as (1 - slope) * Relu(x) + slope * x."""
 
     NAME = "rewrite-prelu"
     SUMMARY = "PRelu(x, slope) -> (1 - slope) * Relu(x) + slope * x"
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        apply_patterns_greedily(module, [rewrite_prelu], ctx, erase_dead=False)
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        apply_patterns_greedily(function, [rewrite_prelu], ctx, erase_dead=False)
 
 
 # ================================================================ negative-pad-to-slice
@@ -351,16 +348,15 @@ def negative_pad_to_slice(op: tn.Pad, rw: Rewriter) -> bool:
     return True
 
 
-@register_pass
 @attrs.frozen
-class NegativePadToSlice(ModulePass):
+class NegativePadToSlice(FunctionPass):
     """Turn the negative (cropping) part of a Pad into a Slice; positive pads stay a Pad."""
 
     NAME = "negative-pad-to-slice"
     SUMMARY = "Pad with negative pads -> Slice (then Pad with the positive ones)"
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        apply_patterns_greedily(module, [negative_pad_to_slice], ctx, erase_dead=False)
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        apply_patterns_greedily(function, [negative_pad_to_slice], ctx, erase_dead=False)
 
 
 # ================================================================ fix-batch
@@ -391,7 +387,7 @@ def reinfer_types(op: Operation) -> int:
     return changed
 
 
-def _update_batch_constant(module: Module, op: Operation, old_d0: int, new_d0: int) -> bool:
+def _update_batch_constant(function: Function, op: Operation, old_d0: int, new_d0: int) -> bool:
     """Give ``op`` a shape constant whose leading entry is ``new_d0`` when it spelled ``old_d0``.
 
     A 0 (copy the dim) or -1 (infer it) needs nothing; a shape computed from the input (Shape
@@ -406,9 +402,9 @@ def _update_batch_constant(module: Module, op: Operation, old_d0: int, new_d0: i
         return False
     fixed = np.array(shape, np.int64)
     fixed[0] = new_d0
-    c = module.add(Constant.of(fixed, shape_val.type), at=op)
-    module.set_operand(op, op.operand_index(shape_name), c.result)
-    erase_unused_producers(module, [shape_val])
+    c = function.add(Constant.of(fixed, shape_val.type), at=op)
+    function.set_operand(op, op.operand_index(shape_name), c.result)
+    erase_unused_producers(function, [shape_val])
     return True
 
 
@@ -435,9 +431,8 @@ def _without_prefix(message: str, op: Operation) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-@register_pass
 @attrs.frozen
-class FixBatch(ModulePass):
+class FixBatch(FunctionPass):
     """Set the inputs' batch (first) dimension and re-infer every type after it."""
 
     NAME = "fix-batch"
@@ -445,14 +440,14 @@ class FixBatch(ModulePass):
 
     batch: int = option(1, "the batch size the inputs get")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
         if self.batch < 1:
             raise PassError(f"option 'batch' of pass '{self.NAME}' must be >= 1, got {self.batch}")
-        values = list(module.values())
+        values = list(function.values())
         # Every value's leading dim before the change (the list keeps the ids valid).
         prior = {id(v): v.type.shape[0] for v in values if v.type.rank}
         changed = False
-        for v in module.inputs:
+        for v in function.inputs:
             if v.type.rank == 0 or v.type.shape[0] == self.batch:
                 continue
             try:
@@ -464,15 +459,15 @@ class FixBatch(ModulePass):
             changed = True
         if not changed:
             return
-        for op in module.ops:
-            if op not in module:  # a shape constant replaced below, already visited
+        for op in function.ops:
+            if op not in function:  # a shape constant replaced below, already visited
                 continue
             if type(op) in SHAPE_OPERANDS:
                 data = op.operand(SHAPE_OPERANDS[type(op)][0])
                 old_d0 = prior.get(id(data), DYNAMIC) if data is not None else DYNAMIC
                 if data is not None and old_d0 != DYNAMIC and data.type.rank \
                         and data.type.shape[0] != old_d0 \
-                        and _update_batch_constant(module, op, old_d0, data.type.shape[0]):
+                        and _update_batch_constant(function, op, old_d0, data.type.shape[0]):
                     ctx.count("shape-constants-updated")
             try:
                 n = reinfer_types(op)
@@ -493,9 +488,8 @@ def op_type_name(op: Operation) -> str:
     return op.OP_NAME.split(".", 1)[1]
 
 
-@register_pass
 @attrs.frozen
-class NameOps(ModulePass):
+class NameOps(FunctionPass):
     """Give every op without a loc a deterministic one and make value names unique."""
 
     NAME = "name-ops"
@@ -503,8 +497,8 @@ class NameOps(ModulePass):
 
     constants: bool = option(True, "name constant ops too")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        ops = module.ops
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        ops = function.ops
         taken = {op.loc for op in ops if op.loc is not None}
         counters: Counter[str] = Counter()
         for op in ops:
@@ -517,23 +511,23 @@ class NameOps(ModulePass):
             counters[kind] += 1
             taken.add(op.loc)
             ctx.count("ops-named")
-        renamed = unique_value_names(module)
+        renamed = unique_value_names(function)
         if renamed:
             ctx.count("values-renamed", renamed)
 
 
-def unique_value_names(module: Module) -> int:
+def unique_value_names(function: Function) -> int:
     """Rename values whose name an earlier value holds to ``{name}_{k}``; the number renamed.
 
     Inputs claim their names first, then output values (so an output's value keeps the
     output's name), then every other value in print order.
     """
-    values = list(module.values())
+    values = list(function.values())
     used = {v.name for v in values if v.name}
-    outputs = {id(v) for v, name in zip(module.outputs, module.output_names, strict=True)
+    outputs = {id(v) for v, name in zip(function.outputs, function.output_names, strict=True)
                if v.name == name}
-    order = [*module.inputs, *(v for v in values if id(v) in outputs),
-             *(v for v in values[len(module.inputs):] if id(v) not in outputs)]
+    order = [*function.inputs, *(v for v in values if id(v) in outputs),
+             *(v for v in values[len(function.inputs):] if id(v) not in outputs)]
     seen: set[int] = set()
     claimed: set[str] = set()
     renamed = 0
@@ -552,3 +546,7 @@ def unique_value_names(module: Module) -> int:
         claimed.add(v.name)
         renamed += 1
     return renamed
+
+
+PASSES = (FoldBatchNorm, FoldConvMulAdd, RewritePRelu, NegativePadToSlice, FixBatch, NameOps)
+"""The pre-legalization passes, in the order the compile pipeline runs them."""

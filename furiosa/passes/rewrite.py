@@ -21,7 +21,7 @@ import attrs
 
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.passes.base import PassContext
 
 RewriteFn = Callable[[Operation, "Rewriter"], bool]
@@ -49,50 +49,50 @@ def pattern(*roots: type[Operation], name: str | None = None) -> Callable[[Rewri
 
 
 class Rewriter:
-    """The only way patterns change the module; it tells the driver what to revisit."""
+    """The only way patterns change the function; it tells the driver what to revisit."""
 
-    def __init__(self, module: Module, root: Operation | None = None) -> None:
-        self.module = module
+    def __init__(self, function: Function, root: Operation | None = None) -> None:
+        self.function = function
         self.root = root
         self.touched: list[Operation] = []
 
     def insert(self, op: Operation) -> Operation:
         """Add a new op, printed where the op being rewritten stands."""
-        self.module.add(op, at=self.root if self.root is not None and self.root in self.module else None)
+        self.function.add(op, at=self.root if self.root is not None and self.root in self.function else None)
         self.touched.append(op)
         return op
 
     def replace_value(self, old: Value, new: Value) -> None:
         self.touched.extend(old.users)
-        self.module.replace_all_uses(old, new)
+        self.function.replace_all_uses(old, new)
 
     def replace_op(self, op: Operation, new_values: Sequence[Value]) -> None:
         for r in op.results:
             self.touched.extend(r.users)
         self._touch_producers(op)
-        self.module.replace_op(op, new_values)
+        self.function.replace_op(op, new_values)
 
     def erase(self, op: Operation) -> None:
         self._touch_producers(op)
-        self.module.erase(op)
+        self.function.erase(op)
 
     def set_operand(self, op: Operation, i: int, v: Value | None) -> None:
         old = op.operands[i]
         if old is not None and old.owner is not None:
             self.touched.append(old.owner)
-        self.module.set_operand(op, i, v)
+        self.function.set_operand(op, i, v)
         self.touched.append(op)
 
     def _touch_producers(self, op: Operation) -> None:
         self.touched.extend(v.owner for v in op.operands if v is not None and v.owner is not None)
 
 
-def is_dead(module: Module, op: Operation) -> bool:
+def is_dead(function: Function, op: Operation) -> bool:
     return op.PURE and not any(r.uses for r in op.results) and not any(
-        o is r for r in op.results for o in module.outputs)
+        o is r for r in op.results for o in function.outputs)
 
 
-def apply_patterns_greedily(module: Module, patterns: Iterable[RewritePattern],
+def apply_patterns_greedily(function: Function, patterns: Iterable[RewritePattern],
                             ctx: PassContext | None = None, *, max_rewrites: int | None = None,
                             erase_dead: bool = True) -> bool:
     """Apply ``patterns`` until none matches; True when anything changed.
@@ -102,7 +102,7 @@ def apply_patterns_greedily(module: Module, patterns: Iterable[RewritePattern],
     which means two patterns undo each other.
     """
     patterns = list(patterns)
-    ops = module.ops
+    ops = function.ops
     limit = max_rewrites if max_rewrites is not None else 20 * max(len(ops), 1) + 100
     worklist: deque[Operation] = deque(ops)
     queued = {id(op) for op in ops}
@@ -111,10 +111,10 @@ def apply_patterns_greedily(module: Module, patterns: Iterable[RewritePattern],
     while worklist:
         op = worklist.popleft()
         queued.discard(id(op))
-        if op not in module:
+        if op not in function:
             continue
-        if erase_dead and is_dead(module, op):
-            rw = Rewriter(module, op)
+        if erase_dead and is_dead(function, op):
+            rw = Rewriter(function, op)
             rw.erase(op)
             _requeue(rw.touched, worklist, queued)
             if ctx is not None:
@@ -124,7 +124,7 @@ def apply_patterns_greedily(module: Module, patterns: Iterable[RewritePattern],
         for p in patterns:
             if not p.matches(op):
                 continue
-            rw = Rewriter(module, op)
+            rw = Rewriter(function, op)
             if p.fn(op, rw):
                 rewrites += 1
                 changed = True
@@ -133,7 +133,7 @@ def apply_patterns_greedily(module: Module, patterns: Iterable[RewritePattern],
                 if rewrites > limit:
                     raise PassError(f"rewrite patterns did not converge after {limit} rewrites "
                                     f"(last: '{p.name}' on {op.describe()})")
-                if op in module:
+                if op in function:
                     rw.touched.append(op)
                 _requeue(rw.touched, worklist, queued)
                 break

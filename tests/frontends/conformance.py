@@ -139,7 +139,7 @@ def run_furiosa(case: Case) -> str | None:
                 module = import_onnx(case.model, name=case.name, input_values=bound)
                 feeds = {k: v for k, v in feeds.items() if k not in bound}
             out = interpret(module, feeds)
-            got = [out[n] for n in module.output_names]
+            got = [out[n] for n in module.main.output_names]
             why = outputs_match(got, list(expected), case.rtol, case.atol)
             if why is not None:
                 return why

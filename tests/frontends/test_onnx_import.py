@@ -23,6 +23,7 @@ from furiosa.ir.interpreter import interpret
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.verifier import verify_module
+from tests.registry import DIALECTS
 
 
 def small_model(opset: int = 13, batch: int | str = 1, *, ir_version: int = 8) -> onnx.ModelProto:
@@ -62,20 +63,20 @@ def test_import_computes_what_onnxruntime_computes(tmp_path: Path) -> None:
     verify_module(m)
     np.testing.assert_allclose(interpret(m, {"x": X})["y"], ort_run(model, {"x": X})[0], rtol=1e-5, atol=1e-6)
     text = print_module(m)
-    assert print_module(parse_module(text)) == text
+    assert print_module(parse_module(text, registry=DIALECTS)) == text
 
 
 def test_names_are_kept() -> None:
     m = import_onnx(small_model())
-    assert [op.loc for op in m.ops if op.loc] == ["conv1", "relu1", "gap", "flat"]
-    assert m.output_names == ["y"] and m.inputs[0].name == "x"
-    assert {v.name for v in m.values()} >= {"x", "w", "b", "c", "r", "g", "y"}
+    assert [op.loc for op in m.main.ops if op.loc] == ["conv1", "relu1", "gap", "flat"]
+    assert m.main.output_names == ["y"] and m.main.inputs[0].name == "x"
+    assert {v.name for v in m.main.values()} >= {"x", "w", "b", "c", "r", "g", "y"}
 
 
 def test_symbolic_batch_becomes_one_and_shapes_can_be_given() -> None:
-    assert import_onnx(small_model(batch="N")).inputs[0].type.shape == (1, 3, 4, 4)
+    assert import_onnx(small_model(batch="N")).main.inputs[0].type.shape == (1, 3, 4, 4)
     m = import_onnx(small_model(batch="N"), input_shapes={"x": (2, 3, 4, 4)})
-    assert m.inputs[0].type.shape == (2, 3, 4, 4) and m.outputs[0].type.shape == (2, 2)
+    assert m.main.inputs[0].type.shape == (2, 3, 4, 4) and m.main.outputs[0].type.shape == (2, 2)
 
 
 def test_other_symbolic_dims_are_errors_naming_tensor_and_dim() -> None:
@@ -83,7 +84,7 @@ def test_other_symbolic_dims_are_errors_naming_tensor_and_dim() -> None:
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
     with pytest.raises(DynamicShapeError, match=r"input 'x' dimension 2 is 'height'.*--input-shape x="):
         import_onnx(model)
-    assert import_onnx(model, input_shapes={"x": [1, 3, 4, 4]}).outputs[0].type.shape == (1, 2)
+    assert import_onnx(model, input_shapes={"x": [1, 3, 4, 4]}).main.outputs[0].type.shape == (1, 2)
     with pytest.raises(DynamicShapeError, match="dimension 1 is 3 in the model but 5"):
         import_onnx(model, input_shapes={"x": [1, 5, 4, 4]})
     with pytest.raises(FrontendError, match="has no input named 'z'"):
@@ -165,7 +166,7 @@ def test_bound_inputs_become_constants() -> None:
     with pytest.raises(FrontendError, match="node 'reshape' \\(Reshape\\): operand 'shape' must be a constant"):
         import_onnx(model)
     m = import_onnx(model, input_values={"shape": np.array([3, 2], np.int64)})
-    assert [v.name for v in m.inputs] == ["x"] and m.outputs[0].type.shape == (3, 2)
+    assert [v.name for v in m.main.inputs] == ["x"] and m.main.outputs[0].type.shape == (3, 2)
 
 
 # ---------------------------------------------------------------- bad input

@@ -31,6 +31,7 @@ from tests.frontends.tflite_builder import (
     ModelBuilder,
     Padding,
 )
+from tests.registry import DIALECTS
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
@@ -83,11 +84,11 @@ def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0) -> None:
     data = model.build()
     module = import_tflite(data)
     verify_module(module)
-    dead = [op for op in module.ops if not any(r.uses or r in module.outputs for r in op.results)]
+    dead = [op for op in module.main.ops if not any(r.uses or r in module.main.outputs for r in op.results)]
     assert not dead, f"unused ops: {dead}"
     text = print_module(module)
-    assert print_module(parse_module(text, "imported.fir")) == text
-    feeds = random_feeds(module.inputs, seed)
+    assert print_module(parse_module(text, "imported.fir", registry=DIALECTS)) == text
+    feeds = random_feeds(module.main.inputs, seed)
     got = interpret(module, feeds)
     for resolver, step in ((REFERENCE, 0), (OPTIMIZED, optimized_step), (DEFAULT, 1)):
         want = run_litert(data, feeds, resolver)
@@ -245,7 +246,7 @@ def test_conv_2d_float16_weights() -> None:
     m.output(y)
     check(m)
     module = import_tflite(m.build())
-    assert not any(op.OP_NAME == "onnx.Cast" for op in module.ops)  # folded at import
+    assert not any(op.OP_NAME == "onnx.Cast" for op in module.main.ops)  # folded at import
 
 
 # --------------------------------------------------------------------------- fully connected
@@ -315,7 +316,7 @@ def test_fully_connected_uint8() -> None:
          FusedActivationFunction=Activation.RELU)
     m.output(y)
     check(m)
-    assert "quant.MatMul" in [op.OP_NAME for op in import_tflite(m.build()).ops]
+    assert "quant.MatMul" in [op.OP_NAME for op in import_tflite(m.build()).main.ops]
 
 
 # --------------------------------------------------------------------------- element-wise
@@ -692,12 +693,12 @@ def test_int8_network(seed: int) -> None:
     model = int8_network(seed)
     check(model, seed, optimized_step=1)
     module = import_tflite(model.build())
-    names = [op.OP_NAME for op in module.ops]
+    names = [op.OP_NAME for op in module.main.ops]
     for expected in ("host.Quantize", "quant.Conv", "quant.Add", "quant.AveragePool",
                      "quant.FullyConnected", "quant.Softmax", "host.Dequantize"):
         assert expected in names
-    assert module.inputs[0].name == "image" and module.output_names == ["probs"]
-    conv = next(op for op in module.ops if op.OP_NAME == "quant.Conv")
+    assert module.main.inputs[0].name == "image" and module.main.output_names == ["probs"]
+    conv = next(op for op in module.main.ops if op.OP_NAME == "quant.Conv")
     assert conv.loc == "conv1"
 
 
@@ -783,5 +784,5 @@ def conv_code_model(**code_fields: object) -> ModelBuilder:
 def test_operator_code_is_the_larger_field(make: Callable[[], ModelBuilder], op_name: str) -> None:
     model = make()
     module = import_tflite(model.build())
-    assert op_name in [op.OP_NAME for op in module.ops]
+    assert op_name in [op.OP_NAME for op in module.main.ops]
     check(model)

@@ -333,7 +333,7 @@ def dynamic_model(signature: tuple[int, ...]) -> bytes:
 
 def test_dynamic_batch_becomes_one() -> None:
     module = import_tflite(dynamic_model((-1, 4, 3)))
-    assert module.inputs[0].type.shape == (1, 4, 3)
+    assert module.main.inputs[0].type.shape == (1, 4, 3)
 
 
 def test_dynamic_dimension_needs_a_shape() -> None:
@@ -341,8 +341,8 @@ def test_dynamic_dimension_needs_a_shape() -> None:
                                                 r"shape with --input-shape x=DIMS"):
         import_tflite(dynamic_model((1, -1, 3)))
     module = import_tflite(dynamic_model((1, -1, 3)), input_shapes={"x": (1, 6, 3)})
-    assert module.inputs[0].type.shape == (1, 6, 3)
-    assert module.outputs[0].type.shape == (1, 6, 3)
+    assert module.main.inputs[0].type.shape == (1, 6, 3)
+    assert module.main.outputs[0].type.shape == (1, 6, 3)
 
 
 def test_given_shapes_are_checked() -> None:

@@ -16,7 +16,7 @@ from furiosa.errors import IRError
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import host
 from furiosa.ir.interpreter import interpret, run_op
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import F32, F64, I8, I32, U8, ElementType, Quantization, TensorType
 from furiosa.ir.verifier import verify_operation
 from tests.ir.onnx_reference import run_onnx_node
@@ -24,7 +24,7 @@ from tests.ir.onnx_reference import run_onnx_node
 
 def run_single(op_builder: Callable[[Value], Operation], x: np.ndarray,
                input_type: TensorType) -> tuple[Operation, np.ndarray]:
-    m = Module("t")
+    m = Function("t")
     v = m.add_input("x", input_type)
     op = op_builder(v)
     m.add(op)
@@ -104,7 +104,7 @@ def test_quantize_half_away_on_ties() -> None:
 
 def test_quantize_to_type_and_dequantize_round_trip() -> None:
     t = TensorType((3, 5), U8, Quantization.per_tensor(0.04, 100))
-    m = Module("rt")
+    m = Function("rt")
     x = m.add_input("x", TensorType((3, 5), F32))
     qop = host.Quantize.to_type(x, t, "half_away")
     m.add(qop)
@@ -128,7 +128,7 @@ def test_quantize_infer_matches_onnx_shape_inference() -> None:
     inferred = onnx.shape_inference.infer_shapes(helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 13)]))
     y = inferred.graph.output[0].type.tensor_type
-    m = Module("s")
+    m = Function("s")
     op = host.Quantize.build(m.add_input("x", TensorType((2, 3), F32)), scale=(0.1,),
                              zero_point=(3,), to=I8)
     assert tuple(d.dim_value for d in y.shape.dim) == op.result.type.shape
@@ -170,7 +170,7 @@ def test_lower_unlower_round_trip(shape: tuple[int, int, int, int], height_tile:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 100, size=shape).astype(element.dtype)
     quant = Quantization.per_tensor(0.1, 3) if element is not F32 else None
-    m = Module("rt")
+    m = Function("rt")
     v = m.add_input("x", TensorType(shape, element, quant))
     lower = host.Lower.build(v, height_tile=height_tile, channel_tile=channel_tile, order=order)
     unlower = host.Unlower.build(lower.result, channels=shape[1], height=shape[2])
@@ -201,7 +201,7 @@ def test_quantize_commutes_with_lower() -> None:
     # Lowering pads floats with 0.0, which quantizes to the zero point, the padding of a
     # quantized tensor.
     x = float_input(9, (1, 5, 3, 4), 0.1)
-    m = Module("commute")
+    m = Function("commute")
     v = m.add_input("x", TensorType(x.shape, F32))
     params = dict(scale=(0.1,), zero_point=(-7,), to=I8)
     q_first = host.Quantize.build(v, **params)
@@ -217,14 +217,14 @@ def test_quantize_commutes_with_lower() -> None:
 
 
 def test_lower_propagates_dynamic_dims() -> None:
-    m = Module("dyn")
+    m = Function("dyn")
     v = m.add_input("x", TensorType((-1, 8, -1, 32), F32))
     op = host.Lower.build(v, height_tile=4, channel_tile=4)
     assert op.result.type.shape == (-1, -1, 2, 4, 4, 32)
 
 
-def _lowered(shape: tuple[int, ...], layout: str | None) -> Module:
-    m = Module("l")
+def _lowered(shape: tuple[int, ...], layout: str | None) -> Function:
+    m = Function("l")
     m.add_input("x", TensorType(shape, I8, Quantization.per_tensor(0.1, 0), layout))
     return m
 
@@ -260,9 +260,9 @@ def _lowered(shape: tuple[int, ...], layout: str | None) -> Module:
     (lambda m: host.Dequantize.build(m.add_input("x", TensorType((2, 3), I8))),
      "must be quantized"),
 ])
-def test_verifier_rejects(build: Callable[[Module], Operation], message: str) -> None:
+def test_verifier_rejects(build: Callable[[Function], Operation], message: str) -> None:
     with pytest.raises(IRError, match=r"host\.\w+") as info:
-        verify_operation(build(Module("bad")))
+        verify_operation(build(Function("bad")))
     assert message in str(info.value)
 
 

@@ -18,7 +18,7 @@ from furiosa.ir.core import Operation, constant_value
 from furiosa.ir.dialects.onnx import elementwise as ew
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter.kernels.onnx_elementwise import erf
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType, tensor
 from furiosa.ir.verifier import verify_module
 from tests.ir import op_examples
@@ -153,9 +153,9 @@ def assert_types_match_onnx(op: Operation) -> None:
 
 
 def build_on(op_cls: type[Operation], types: Sequence[TensorType | np.ndarray | None],
-             **attributes: object) -> tuple[Module, Operation]:
+             **attributes: object) -> tuple[Function, Operation]:
     """An op on inputs of the given types (arrays become constants), added to a module."""
-    m = Module("m")
+    m = Function("m")
     operands = []
     for i, t in enumerate(types):
         if t is None:

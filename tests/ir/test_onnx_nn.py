@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from furiosa.errors import IRError
 from furiosa.ir.core import Operation
 from furiosa.ir.dialects.onnx import nn
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import DYNAMIC, Quantization, TensorType, tensor
 from tests.ir.onnx_reference import OPSET, run_onnx_node
 from tests.ir.op_examples import run_example, single_op_module
@@ -108,7 +108,7 @@ def check_shapes(op_cls: type[Operation], op_type: str, inputs: Sequence[np.ndar
 def build_on(op_cls: type[Operation], *types: TensorType | None,
              **attributes: object) -> Operation:
     """An op built on module inputs of the given types (for type-rule tests)."""
-    m = Module("t")
+    m = Function("t")
     vals = [None if ty is None else m.add_input(f"in{i}", ty) for i, ty in enumerate(types)]
     return op_cls.build(*vals, **attributes)
 
@@ -304,7 +304,7 @@ def test_max_pool_dilations(attrs: dict[str, object]) -> None:
 ])
 def test_max_pool_indices(storage_order: int, attrs: dict[str, object]) -> None:
     x = f32(np.random.default_rng(10), 2, 3, 6, 7)
-    m = Module("pool")
+    m = Function("pool")
     v = m.add_input("x", tensor(x.shape, "f32"))
     op = nn.MaxPool.with_indices(v, storage_order=storage_order, **attrs)
     m.add(op)

@@ -147,9 +147,9 @@ def test_max_unpool_bad_attributes_name_the_op(types: list[tuple[int, ...]],
 
 def test_max_unpool_output_shape_checks() -> None:
     from furiosa.ir.dialects.onnx.base import Constant
-    from furiosa.ir.module import Module
+    from furiosa.ir.module import Function
 
-    m = Module("t")
+    m = Function("t")
     x = m.add_input("x", tensor((1, 2, 2, 2), "f32"))
     i = m.add_input("i", tensor((1, 2, 2, 2), "i64"))
     with pytest.raises(IRError, match=r"onnx\.MaxUnpool.*must be a constant"):

@@ -12,7 +12,7 @@ from furiosa.errors import IRError
 from furiosa.ir.core import Dense, Operation
 from furiosa.ir.dialects.onnx import tensor as t
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import DYNAMIC, I8, I64, Quantization, TensorType, tensor
 from tests.ir.onnx_reference import run_onnx_node
 from tests.ir.test_onnx_nn import assert_outputs, check_op, check_shapes, f32, run_ir
@@ -33,7 +33,7 @@ def per_axis(shape: tuple[int, ...], axis: int) -> TensorType:
 def build_with(op_cls: type[Operation], data: TensorType, *consts: np.ndarray | None,
                **attributes: object) -> Operation:
     """``op_cls`` on a module input of type ``data`` followed by constant operands."""
-    m = Module("t")
+    m = Function("t")
     operands = [m.add_input("x", data)]
     for c in consts:
         if c is None:
@@ -429,7 +429,7 @@ def test_non_max_suppression_without_limit_selects_nothing() -> None:
 
 
 def test_dynamic_dims_flow_through() -> None:
-    m = Module("dyn")
+    m = Function("dyn")
     x = m.add_input("x", tensor((3, 4), "f32"))
     nz = t.NonZero.build(x)
     assert nz.result.type.shape == (2, DYNAMIC)
@@ -500,7 +500,7 @@ def test_quantization_that_cannot_follow_is_an_error(op_cls: type[Operation], ax
 
 def test_concat_quantization_rules() -> None:
     a, b = per_axis((2, 3), 0), per_axis((1, 3), 0)
-    m = Module("q")
+    m = Function("q")
     va, vb = m.add_input("a", a), m.add_input("b", b)
     joined = t.Concat.build(va, vb, axis=0).result.type.quant
     assert joined is not None and joined.scale == (0.01, 0.02, 0.01)
@@ -542,7 +542,7 @@ def test_bad_operands_name_the_op(op_cls: type[Operation], shape: tuple[int, ...
 
 
 def test_shape_operands_must_be_constant() -> None:
-    m = Module("t")
+    m = Function("t")
     x = m.add_input("x", tensor((2, 3), "f32"))
     shape = m.add_input("shape", tensor((1,), "i64"))
     with pytest.raises(IRError, match=r"onnx\.Reshape.*'shape' must be a constant"):
@@ -552,7 +552,7 @@ def test_shape_operands_must_be_constant() -> None:
 
 
 def test_range_rejects_zero_delta() -> None:
-    m = Module("t")
+    m = Function("t")
     ops = [Constant.of(np.array([v], np.int64)) for v in (0, 5, 0)]
     m.append(ops)
     with pytest.raises(IRError, match=r"onnx\.Range.*delta"):
@@ -569,7 +569,7 @@ def test_constant_of_shape_value_must_have_one_element() -> None:
 
 
 def test_scatter_updates_must_match_data() -> None:
-    m = Module("t")
+    m = Function("t")
     data = m.add_input("d", tensor((3, 3), "f32"))
     idx = m.add_input("i", tensor((1, 3), "i64"))
     upd = m.add_input("u", tensor((1, 3), "f64"))

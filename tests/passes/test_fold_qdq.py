@@ -27,10 +27,11 @@ from furiosa.ir.dialects.onnx import quantized as oq
 from furiosa.ir.dialects.onnx import reduce as rd
 from furiosa.ir.dialects.onnx import tensor as tn
 from furiosa.ir.interpreter import interpret
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.parser import parse_file
 from furiosa.ir.printer import print_module
 from furiosa.passes import PassManager
+from tests.registry import DIALECTS, PASSES
 
 ort = pytest.importorskip("onnxruntime")
 ortq = pytest.importorskip("onnxruntime.quantization")
@@ -95,9 +96,9 @@ def quantize(float_model: onnx.ModelProto, inputs: dict[str, Sequence[int]], tmp
     return onnx.load(out)
 
 
-def fold(module: Module, pipeline: str = "fold-qdq") -> Module:
+def fold(module: Function, pipeline: str = "fold-qdq") -> Function:
     folded = module.copy()
-    PassManager(pipeline).run(folded)
+    PassManager(pipeline, registry=PASSES).run(folded)
     return folded
 
 
@@ -122,17 +123,17 @@ class Agreement:
         self.max_steps = max(self.max_steps, float(steps.max(initial=0)))
 
 
-def output_step(module: Module, name: str) -> float | None:
+def output_step(module: Function, name: str) -> float | None:
     """The quantization step of a folded output: the scale it is dequantized from (or its own,
     for a quantized output); None for an output computed in float."""
-    v = module.outputs[module.output_names.index(name)]
+    v = module.main.outputs[module.main.output_names.index(name)]
     t = v.owner.operands[0].type if isinstance(v.owner, Dequantize) else v.type
     if t.quant is None or not t.quant.is_per_tensor:
         return None
     return t.quant.scale[0] if isinstance(v.owner, Dequantize) else 1.0
 
 
-def steps(folded: Module, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def steps(folded: Function, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     step = output_step(folded, name)
     assert step is not None, f"output '{name}' is not quantized"
     return np.rint(np.abs(a.astype(np.float64) - b.astype(np.float64)) / step)
@@ -146,7 +147,7 @@ def random_feeds(inputs: dict[str, Sequence[int]], seed: int,
 
 
 def measure(proto: onnx.ModelProto, inputs: dict[str, Sequence[int]], count: int = 20,
-            seed: int = 1) -> tuple[Module, Agreement, Agreement]:
+            seed: int = 1) -> tuple[Function, Agreement, Agreement]:
     """Fold the imported model; agreement of its quantized outputs with the unfolded module
     and with onnxruntime. Float outputs must agree with the unfolded module within float32
     rounding (they depend on folded values only through exact or equal int8 inputs)."""
@@ -167,12 +168,12 @@ def measure(proto: onnx.ModelProto, inputs: dict[str, Sequence[int]], count: int
     return folded, vs_unfolded, vs_ort
 
 
-def op_names(module: Module) -> set[str]:
-    return {op.OP_NAME for op in module.ops}
+def op_names(module: Function) -> set[str]:
+    return {op.OP_NAME for op in module.main.ops}
 
 
-def assert_npu_ops_quantized(module: Module) -> None:
-    left = [op.describe() for op in module.ops
+def assert_npu_ops_quantized(module: Function) -> None:
+    left = [op.describe() for op in module.main.ops
             if isinstance(op, NPU_FLOAT_OPS + QUANTIZED_ONNX)]
     assert not left, f"not folded: {left}"
 
@@ -310,10 +311,10 @@ def test_qdq_network(uint8: bool, per_channel: bool, tmp_path: Path) -> None:
     assert {"quant.Conv", "quant.Add", "quant.Mul", "quant.Table", "quant.AveragePool",
             "quant.MaxPool", "quant.Concat", "quant.Mean", "quant.MatMul"} <= op_names(folded)
     # Softmax has no quant op: it stays float between an explicit Dequantize and Quantize.
-    softmax = next(op for op in folded.ops if op.OP_NAME == "onnx.Softmax")
+    softmax = next(op for op in folded.main.ops if op.OP_NAME == "onnx.Softmax")
     assert isinstance(softmax.operands[0].owner, Dequantize)
     assert all(isinstance(u, Quantize) for u in softmax.results[0].users)
-    assert all(op.results[0].type.element.value == "i8" for op in folded.ops
+    assert all(op.results[0].type.element.value == "i8" for op in folded.main.ops
                if op.dialect() == "quant")
     # Eight layers deep, one-step differences propagate; they stay one step at the output.
     assert vs_unfolded.max_steps <= 1 and vs_ort.max_steps <= 1, (vs_unfolded, vs_ort)
@@ -443,7 +444,7 @@ def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
     float_model, inputs = cnn()
     folded = fold(import_onnx(quantize(float_model, inputs, tmp_path)))
     text = print_module(folded)
-    pm = PassManager("fold-qdq")
+    pm = PassManager("fold-qdq", registry=PASSES)
     pm.run(folded)
     assert print_module(folded) == text
     assert pm.records[0].statistics == {}
@@ -452,7 +453,7 @@ def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
 def test_statistics_name_what_folded(tmp_path: Path) -> None:
     float_model, inputs = cnn()
     module = import_onnx(quantize(float_model, inputs, tmp_path))
-    pm = PassManager("fold-qdq")
+    pm = PassManager("fold-qdq", registry=PASSES)
     pm.run(module)
     stats = pm.records[0].statistics
     for key in ("convs-folded", "gemms-folded", "elementwise-arithmetic-folded",
@@ -464,10 +465,10 @@ def test_statistics_name_what_folded(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the golden inputs
 
 
-def golden_feeds(module: Module, seed: int) -> dict[str, np.ndarray]:
+def golden_feeds(module: Function, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     feeds = {}
-    for v in module.inputs:
+    for v in module.main.inputs:
         t = v.type
         if t.element.is_float:
             feeds[v.name] = f32(rng.standard_normal(t.shape) * 2)
@@ -486,7 +487,7 @@ def test_golden_inputs_compute_the_same(path: Path) -> None:
     for seed in range(5):
         feeds = golden_feeds(before, seed)
         a, b = interpret(before, feeds), interpret(after, feeds)
-        for name in before.output_names:
+        for name in before.main.output_names:
             if output_step(after, name) is None or path.name == "unfoldable.fir":
                 np.testing.assert_array_equal(a[name], b[name], err_msg=f"{path.name}: {name}")
             else:
@@ -502,7 +503,7 @@ def test_unfoldable_parts_are_bit_exact() -> None:
     for row in levels:
         feeds = {"x": row.reshape(1, 4), "i": np.zeros((1, 4), np.int8)}
         a, b = interpret(before, feeds), interpret(after, feeds)
-        for name in before.output_names:
+        for name in before.main.output_names:
             np.testing.assert_array_equal(a[name], b[name])
 
 
@@ -521,7 +522,7 @@ def test_table_is_exact_on_every_level() -> None:
 }"""
     from furiosa.ir.parser import parse_module
 
-    before = parse_module(text)
+    before = parse_module(text, registry=DIALECTS)
     after = fold(before)
     assert op_names(after) >= {"quant.Table"} and "onnx.Gelu" not in op_names(after)
     x = f32((np.arange(-128, 128) + 7) * np.float32(0.05))
@@ -541,10 +542,10 @@ def test_reduce_mean_folds(tmp_path: Path) -> None:
 }"""
     from furiosa.ir.parser import parse_module
 
-    before = parse_module(text)
+    before = parse_module(text, registry=DIALECTS)
     after = fold(before)
     assert "quant.Mean" in op_names(after) and not any(
-        isinstance(op, rd.ReduceMean) for op in after.ops)
+        isinstance(op, rd.ReduceMean) for op in after.main.ops)
     for feed in random_feeds({"x": (1, 3, 4)}, 2, 10):
         diff = np.abs(interpret(before, feed)["mq"].astype(int) -
                       interpret(after, feed)["mq"].astype(int))

@@ -8,11 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from furiosa.errors import PassError, PipelineParseError
-from furiosa.passes import ModulePass, PassContext, option, register_pass
+from furiosa.passes import ModulePass, PassContext, PassRegistry, option, register
 from furiosa.passes.pipeline import build_pipeline, format_pipeline, parse_pipeline
 
 
-@register_pass
 @attrs.frozen
 class OptionsProbe(ModulePass):
     """A pass that only carries options, for testing the grammar."""
@@ -25,6 +24,14 @@ class OptionsProbe(ModulePass):
 
     def run(self, module, ctx: PassContext) -> None:
         ctx.count("runs")
+
+
+PASSES = PassRegistry()
+register(PASSES)
+PASSES.add_pass(OptionsProbe)
+PASSES.add_pipeline("test-probes", "test-options-probe,test-options-probe{count=5}",
+                    "two probes, for testing named pipelines")
+PASSES.add_pipeline("test-nested", "canonicalize,test-probes", "a pipeline naming a pipeline")
 
 
 @pytest.mark.parametrize("text", [
@@ -53,10 +60,10 @@ def test_errors_name_the_column(text: str, column: int) -> None:
 
 
 def test_options_are_typed() -> None:
-    (p,) = build_pipeline("test-options-probe{count=7,ratio=2,enabled=false,target=warboy-2pe}")
+    (p,) = build_pipeline("test-options-probe{count=7,ratio=2,enabled=false,target=warboy-2pe}", PASSES)
     assert p == OptionsProbe(count=7, ratio=2.0, enabled=False, target="warboy-2pe")
     assert p.pipeline_text() == "test-options-probe{count=7,ratio=2.0,enabled=false,target=warboy-2pe}"
-    assert build_pipeline(p.pipeline_text()) == [p]
+    assert build_pipeline(p.pipeline_text(), PASSES) == [p]
     assert OptionsProbe().pipeline_text() == "test-options-probe"
 
 
@@ -70,7 +77,7 @@ def test_options_are_typed() -> None:
 ])
 def test_bad_options(text: str, message: str) -> None:
     with pytest.raises(PassError, match=message):
-        build_pipeline(text)
+        build_pipeline(text, PASSES)
 
 
 _names = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
@@ -93,3 +100,26 @@ def format_value(v: object) -> str:
     from furiosa.passes.pipeline import format_value as fv
 
     return fv(v)
+
+
+def test_named_pipeline_expands_to_its_stages() -> None:
+    passes = build_pipeline("test-nested", PASSES)
+    assert [p.NAME for p in passes] == ["canonicalize", "test-options-probe", "test-options-probe"]
+    assert format_pipeline(passes) == "canonicalize,test-options-probe,test-options-probe{count=5}"
+
+
+def test_named_pipeline_options_reach_the_stages_that_declare_them() -> None:
+    passes = build_pipeline("test-probes{ratio=0.25}", PASSES)
+    assert [(p.count, p.ratio) for p in passes] == [(3, 0.25), (5, 0.25)]
+
+
+def test_named_pipeline_rejects_an_option_no_stage_has() -> None:
+    with pytest.raises(PassError, match="pipeline 'test-probes' has no stage with option 'bogus'"):
+        build_pipeline("test-probes{bogus=1}", PASSES)
+
+
+def test_a_pipeline_that_contains_itself_is_an_error() -> None:
+    registry = PassRegistry()
+    registry.add_pipeline("loop", "loop", "names itself")
+    with pytest.raises(PassError, match="pipeline 'loop' contains itself"):
+        build_pipeline("loop", registry)

@@ -18,30 +18,32 @@ from furiosa.ir.dialects.onnx import reduce as rd
 from furiosa.ir.dialects.onnx import tensor as tn
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter import interpret
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.types import tensor
 from furiosa.ir.verifier import verify_module
-from furiosa.passes import PassManager, registered_passes
+from furiosa.passes import PassManager
+from tests.registry import DIALECTS
+from tests.registry import PASSES as REGISTRY
 
 RTOL = ATOL = 1e-5
-PASSES = ("fold-batchnorm", "fold-conv-mul-add", "rewrite-prelu", "negative-pad-to-slice",
+PRELEGALIZE = ("fold-batchnorm", "fold-conv-mul-add", "rewrite-prelu", "negative-pad-to-slice",
           "fix-batch", "name-ops")
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def const(m: Module, array: np.ndarray, name: str | None = None) -> Value:
+def const(m: Function, array: np.ndarray, name: str | None = None) -> Value:
     return m.add(Constant.of(np.asarray(array), name=name)).result
 
 
-def i64(m: Module, values: list[int]) -> Value:
+def i64(m: Function, values: list[int]) -> Value:
     return const(m, np.array(values, np.int64))
 
 
-def add(m: Module, op: Operation) -> Value:
+def add(m: Function, op: Operation) -> Value:
     return m.add(op).result
 
 
@@ -60,11 +62,11 @@ def bn_stats(rng: np.random.Generator, c: int) -> list[np.ndarray]:
     return [a.astype(np.float32) for a in (scale, beta, mean, var)]
 
 
-def run(m: Module, pipeline: str) -> PassManager:
-    pm = PassManager(pipeline)
+def run(m: Function, pipeline: str) -> PassManager:
+    pm = PassManager(pipeline, registry=REGISTRY)
     pm.run(m)
     text = print_module(m)
-    assert print_module(parse_module(text)) == text
+    assert print_module(parse_module(text, registry=DIALECTS)) == text
     return pm
 
 
@@ -72,7 +74,7 @@ def stats(pm: PassManager) -> dict[str, int]:
     return pm.records[-1].statistics
 
 
-def count(m: Module, cls: type[Operation]) -> int:
+def count(m: Function, cls: type[Operation]) -> int:
     return sum(isinstance(op, cls) for op in m.ops)
 
 
@@ -87,7 +89,7 @@ def assert_same(before: dict[str, np.ndarray], after: dict[str, np.ndarray], *,
             np.testing.assert_allclose(after[k], before[k], rtol=RTOL, atol=ATOL, err_msg=k)
 
 
-def check_pass(m: Module, pipeline: str, feed: dict[str, np.ndarray], *,
+def check_pass(m: Function, pipeline: str, feed: dict[str, np.ndarray], *,
                exact: bool = False) -> PassManager:
     verify_module(m)
     before = interpret(m, feed)
@@ -104,8 +106,8 @@ def image(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def test_passes_are_registered_with_docs() -> None:
-    passes = registered_passes()
-    for name in PASSES:
+    passes = REGISTRY.passes()
+    for name in PRELEGALIZE:
         cls = passes[name]
         assert cls.SUMMARY and cls.__doc__ and "\n" not in cls.__doc__.strip()
 
@@ -115,10 +117,10 @@ def test_passes_are_registered_with_docs() -> None:
 
 def conv_bn_module(seed: int, *, group: int = 1, bias: bool = True, transpose: bool = False,
                    stats_: list[np.ndarray] | None = None,
-                   epsilon: float = 1e-5) -> tuple[Module, dict[str, np.ndarray]]:
+                   epsilon: float = 1e-5) -> tuple[Function, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     c_in, c_out = 4, 8
-    m = Module("conv_bn")
+    m = Function("conv_bn")
     x = m.add_input("x", tensor((1, c_in, 7, 7), "f32"))
     if transpose:
         w = const(m, (rng.standard_normal((c_in, c_out // group, 3, 3)) / 6).astype(np.float32))
@@ -165,7 +167,7 @@ def test_fold_batchnorm_random_stats(seed: int, eps: float, var_scale: float, me
 
 def test_fold_batchnorm_refusals() -> None:
     rng = np.random.default_rng(3)
-    m = Module("refused")
+    m = Function("refused")
     x = m.add_input("x", tensor((1, 3, 5, 5), "f32"))
     wx = m.add_input("wx", tensor((3, 3, 1, 1), "f32"))
     w = const(m, conv_weights(rng, 3, 3, 1))
@@ -191,7 +193,7 @@ def test_fold_batchnorm_refusals() -> None:
 
 def test_fold_batchnorm_keeps_non_constant_statistics() -> None:
     rng = np.random.default_rng(4)
-    m = Module("dynamic_stats")
+    m = Function("dynamic_stats")
     x = m.add_input("x", tensor((1, 2, 3, 3), "f32"))
     mean = m.add_input("mean", tensor((2,), "f32"))
     scale, beta, _, var = (const(m, s) for s in bn_stats(rng, 2))
@@ -210,9 +212,9 @@ CHANNEL_SHAPES = [(), (1,), (6, 1, 1), (1, 6, 1, 1), (1, 1, 1), (1, 1, 1, 1)]
 def conv_affine_module(seed: int, mul_shape: tuple[int, ...] | None,
                        add_shape: tuple[int, ...] | None, *, swap: bool = False,
                        sub: bool = False, transpose: bool = False,
-                       ) -> tuple[Module, dict[str, np.ndarray]]:
+                       ) -> tuple[Function, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    m = Module("conv_affine")
+    m = Function("conv_affine")
     x = m.add_input("x", tensor((1, 3, 6, 6), "f32"))
     if transpose:
         w = (rng.standard_normal((3, 6, 3, 3)) / 5).astype(np.float32)
@@ -258,7 +260,7 @@ def test_fold_conv_mul_add_refuses_non_channel_constants(shape: tuple[int, ...])
 
 def test_fold_conv_mul_add_refuses_shared_results() -> None:
     rng = np.random.default_rng(5)
-    m = Module("shared")
+    m = Function("shared")
     x = m.add_input("x", tensor((1, 2, 4, 4), "f32"))
     c = add(m, nn.Conv.build(x, const(m, conv_weights(rng, 2, 2, 1))))
     s = const(m, np.array([2.0, 3.0], np.float32).reshape(2, 1, 1))
@@ -284,7 +286,7 @@ def test_fold_conv_mul_add_sub_option() -> None:
 @pytest.mark.parametrize("constant", [True, False])
 def test_rewrite_prelu(slope_shape: tuple[int, ...], constant: bool) -> None:
     rng = np.random.default_rng(len(slope_shape))
-    m = Module("prelu")
+    m = Function("prelu")
     x = m.add_input("x", tensor((2, 4, 3, 5), "f32"))
     slope_arr = rng.uniform(-0.5, 1.5, slope_shape).astype(np.float32)
     feed = {"x": image(rng, (2, 4, 3, 5)) * 4}
@@ -305,7 +307,7 @@ def test_rewrite_prelu(slope_shape: tuple[int, ...], constant: bool) -> None:
 @given(seed=st.integers(0, 2**16), scale=st.floats(0.01, 100.0))
 def test_rewrite_prelu_random(seed: int, scale: float) -> None:
     rng = np.random.default_rng(seed)
-    m = Module("prelu")
+    m = Function("prelu")
     x = m.add_input("x", tensor((1, 3, 4, 4), "f32"))
     slope = const(m, rng.uniform(-2.0, 2.0, (3, 1, 1)).astype(np.float32))
     m.set_outputs([add(m, ew.PRelu.build(x, slope))])
@@ -340,7 +342,7 @@ def pad_cases(draw: st.DrawFn) -> tuple[tuple[int, ...], list[int], str]:
 def test_negative_pad_to_slice(case: tuple[tuple[int, ...], list[int], str],
                                fill: float | None) -> None:
     shape, pads, mode = case
-    m = Module("pad")
+    m = Function("pad")
     x = m.add_input("x", tensor(shape, "f32"))
     operands = [x, i64(m, pads)]
     if fill is not None and mode == "constant":
@@ -359,7 +361,7 @@ def test_negative_pad_to_slice(case: tuple[tuple[int, ...], list[int], str],
 
 
 def test_negative_pad_on_integers() -> None:
-    m = Module("pad_int")
+    m = Function("pad_int")
     x = m.add_input("x", tensor((3, 4), "i32"))
     y = add(m, tn.Pad.build(x, i64(m, [-1, 2, 1, -3]), const(m, np.array(7, np.int32))))
     m.set_outputs([y], ["y"])
@@ -371,10 +373,10 @@ def test_negative_pad_on_integers() -> None:
 # ---------------------------------------------------------------- fix-batch
 
 
-def batch_model(batch: int, seed: int = 0) -> Module:
+def batch_model(batch: int, seed: int = 0) -> Function:
     """A small classifier whose Reshape spells the batch out, as exporters write it."""
     rng = np.random.default_rng(seed)
-    m = Module("classifier")
+    m = Function("classifier")
     x = m.add_input("x", tensor((batch, 3, 6, 6), "f32"))
     y = add(m, nn.Conv.build(x, const(m, conv_weights(rng, 4, 3, 3)), pads=[1, 1, 1, 1]))
     y = add(m, rd.BatchNormalization.build(y, *(const(m, s) for s in bn_stats(rng, 4))))
@@ -429,18 +431,18 @@ def test_fix_batch_then_prelegalize() -> None:
 
 
 def test_fix_batch_error_names_the_op() -> None:
-    m = Module("bad")
+    m = Function("bad")
     x = m.add_input("x", tensor((4, 6), "f32"))
     m.set_outputs([add(m, tn.Reshape.build(x, i64(m, [2, 12]), loc="pairs"))])
     with pytest.raises(PassError, match=re.escape("onnx.Reshape 'pairs' cannot follow")):
-        PassManager("fix-batch").run(m)
+        PassManager("fix-batch", registry=REGISTRY).run(m)
 
 
 # ---------------------------------------------------------------- name-ops
 
 
-def duplicate_names_module() -> Module:
-    m = Module("dups")
+def duplicate_names_module() -> Function:
+    m = Function("dups")
     x = m.add_input("x", tensor((2, 3), "f32"))
     a = const(m, np.full((3,), 2.0, np.float32), name="w")
     b = const(m, np.full((3,), 3.0, np.float32), name="w")

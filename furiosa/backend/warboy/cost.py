@@ -29,7 +29,7 @@ from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import quant
 from furiosa.ir.dialects.onnx import nn, quantized
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import DYNAMIC, TensorType
 
 # Output element x (input channels per group · kernel): W is [M, C/group, k...].
@@ -123,12 +123,12 @@ class RegionCost:
         return self.macs < target.min_region_macs and self.transfer_s > self.saving_s
 
 
-def boundary(module: Module, ops: Sequence[Operation]) -> tuple[list[Value], list[Value]]:
+def boundary(function: Function, ops: Sequence[Operation]) -> tuple[list[Value], list[Value]]:
     """The tensors entering a region (activations it reads from outside: module inputs and
     results of ops outside it, constants excluded) and leaving it (its results read outside
     it or returned by the module), each once, in operand / result order."""
     members = set(ops)
-    outputs = set(map(id, module.outputs))
+    outputs = set(map(id, function.outputs))
     entering: dict[int, Value] = {}
     leaving: dict[int, Value] = {}
     for op in ops:
@@ -141,9 +141,9 @@ def boundary(module: Module, ops: Sequence[Operation]) -> tuple[list[Value], lis
     return list(entering.values()), list(leaving.values())
 
 
-def region_cost(module: Module, ops: Sequence[Operation], target: TargetSpec) -> RegionCost:
+def region_cost(function: Function, ops: Sequence[Operation], target: TargetSpec) -> RegionCost:
     macs = sum(op_macs(op) for op in ops)
-    entering, leaving = boundary(module, ops)
+    entering, leaving = boundary(function, ops)
     crossing = entering + leaving
     nbytes = sum(tensor_bytes(v.type) for v in crossing)
     return RegionCost(len(ops), macs, len(crossing), nbytes, npu_seconds(macs, target),

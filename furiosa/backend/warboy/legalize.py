@@ -20,9 +20,10 @@ from furiosa.backend.warboy.dialect import twin_of
 from furiosa.backend.warboy.supported import Verdict, check_operator
 from furiosa.backend.warboy.target import TARGETS, get_target
 from furiosa.ir.core import Operation, Value
+from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
-from furiosa.passes.base import ModulePass, PassContext, option, register_pass
+from furiosa.ir.module import Function
+from furiosa.passes.base import FunctionPass, PassContext, option
 
 PLACEMENT = "warboy.placement"
 REASON = "warboy.reason"
@@ -62,9 +63,8 @@ def target_option() -> str:
     return option("warboy", "the NPU: " + " or ".join(TARGETS), choices=tuple(TARGETS))
 
 
-@register_pass
 @attrs.frozen
-class Legalize(ModulePass):
+class Legalize(FunctionPass):
     """Place each op on the NPU (its warboy twin) or the host (with the reason)."""
 
     NAME = "legalize"
@@ -73,14 +73,15 @@ class Legalize(ModulePass):
     target: str = target_option()
     analyze: bool = option(False, "only record each op's placement and reason; convert nothing")
 
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for op in module.ops:
-            if isinstance(op, Constant):
-                continue
+    def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        for op in function.ops:
+            if isinstance(op, Constant | Call):
+                continue  # data, or a call of a region that partition already placed
             if op.OP_NAME in EDGE_OPS:
-                # partition moves the ones beside an NPU region; the rest serve host ops.
-                op.extra.setdefault(REASON, "converts data between host ops; no NPU region "
-                                            "borders it")
+                # partition places the ones beside an NPU region; the rest serve host ops.
+                if PLACEMENT not in op.extra:
+                    op.extra.setdefault(REASON, "converts data between host ops; no NPU region "
+                                                "borders it")
                 continue
             verdict = decide(op, self.target)
             if verdict.supported:
@@ -90,7 +91,7 @@ class Legalize(ModulePass):
                     op.extra.pop(REASON, None)
                     op.extra.pop(FIX, None)
                 elif not op.OP_NAME.startswith("warboy."):
-                    _convert(module, op)
+                    _convert(function, op)
                 continue
             ctx.count("ops-on-host")
             if self.analyze:
@@ -100,15 +101,15 @@ class Legalize(ModulePass):
                 op.extra[FIX] = verdict.fix
 
 
-def _convert(module: Module, op: Operation) -> Operation:
+def _convert(function: Function, op: Operation) -> Operation:
     """Replace ``op`` with its warboy twin: same operands, attributes, types and names."""
     twin = twin_of(op)
     assert twin is not None
     extra = {k: v for k, v in op.extra.items() if k not in (PLACEMENT, REASON, FIX)}
     new = twin.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
                           op.loc, extra, [r.name for r in op.results])
-    module.add(new, at=op)
+    function.add(new, at=op)
     for old_r in op.results:
         old_r.name = None  # the twin's results carry the names now
-    module.replace_op(op, new.results)
+    function.replace_op(op, new.results)
     return new

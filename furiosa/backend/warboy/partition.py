@@ -1,9 +1,9 @@
-"""``partition``: group the NPU ops of a legalized module into regions without cycles.
+"""``partition``: group the NPU ops of a legalized function into regions without cycles.
 
 After ``legalize`` every ``warboy`` op runs on the NPU and everything else on the host;
 constants are data and belong to no region. This pass
 
-1. grows **regions** greedily in the module's topological order: an NPU op joins the
+1. grows **regions** greedily in the function's topological order: an NPU op joins the
    regions of its NPU producers, and of NPU ops reading the same tensor, when the graph of
    regions stays acyclic (a region must never need a host result that itself needs the
    region); otherwise it starts a region of its own;
@@ -43,12 +43,12 @@ from furiosa.backend.warboy.legalize import EDGE_OPS, FIX, PLACEMENT, REASON, ta
 from furiosa.backend.warboy.target import TargetSpec, get_target
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
+from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function, Module
 from furiosa.ir.types import DYNAMIC, TensorType
-from furiosa.passes.base import ModulePass, PassContext, register_pass
+from furiosa.passes.base import ModulePass, PassContext
 
-REGION = "warboy.region"
 LOWER = "warboy.lower"
 UNLOWER = "warboy.unlower"
 
@@ -64,12 +64,12 @@ def is_npu(op: Operation) -> bool:
 # ---------------------------------------------------------------- regions
 
 
-def form_regions(module: Module) -> list[list[Operation]]:
+def form_regions(function: Function) -> list[list[Operation]]:
     """The NPU ops grouped into regions whose graph is acyclic; each region in print order,
     regions numbered by their first op."""
-    ops = module.ops
+    ops = function.ops
     pos = {op: i for i, op in enumerate(ops)}
-    graph = module.graph
+    graph = function.graph
     region_of: dict[Operation, int] = {}
     members: dict[int, list[Operation]] = {}
     # Ops outside each region that read one of its results: where a path out of it starts.
@@ -155,7 +155,7 @@ def _neighbours(op: Operation, pos: dict[Operation, int]) -> list[Operation]:
     return list(out)
 
 
-def check_acyclic(module: Module, regions: list[list[Operation]]) -> None:
+def check_acyclic(function: Function, regions: list[list[Operation]]) -> None:
     """Raise PassError, naming the ops, when the graph with each region as one node has a
     cycle: a region would need a host result that itself needs the region."""
     region_of = {op: k for k, ops in enumerate(regions) for op in ops}
@@ -164,7 +164,7 @@ def check_acyclic(module: Module, regions: list[list[Operation]]) -> None:
         return ("region", region_of[op]) if op in region_of else op
 
     quotient = nx.DiGraph()
-    for u, v in module.graph.edges():
+    for u, v in function.graph.edges():
         a, b = node(u), node(v)
         if a != b:
             quotient.add_edge(a, b)
@@ -189,19 +189,19 @@ def check_acyclic(module: Module, regions: list[list[Operation]]) -> None:
 # ---------------------------------------------------------------- tiny regions
 
 
-def return_to_host(module: Module, op: Operation, reason: str, fix: str) -> Operation:
+def return_to_host(function: Function, op: Operation, reason: str, fix: str) -> Operation:
     """Replace the NPU op ``op`` by its base class: same operands, attributes, types and
     names, with the reason it runs on the host."""
     base = base_of(op)
-    extra = {k: v for k, v in op.extra.items() if k not in (REGION, LOWER, UNLOWER, PLACEMENT)}
+    extra = {k: v for k, v in op.extra.items() if k not in (LOWER, UNLOWER, PLACEMENT)}
     extra[REASON] = reason
     extra[FIX] = fix
     new = base.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
                           op.loc, extra, [r.name for r in op.results])
-    module.add(new, at=op)
+    function.add(new, at=op)
     for old in op.results:
         old.name = None  # the new op's results carry the names now
-    module.replace_op(op, new.results)
+    function.replace_op(op, new.results)
     return new
 
 
@@ -247,10 +247,10 @@ def _edge_tensor(op: Operation) -> TensorType:
     return v.type
 
 
-def place_edges(module: Module, region_of: dict[Operation, int], target: TargetSpec) -> None:
+def place_edges(function: Function, region_of: dict[Operation, int], target: TargetSpec) -> None:
     """Record where each edge op next to a region runs, and where each activation crossing
     a region's boundary is lowered (entering) or unlowered (leaving)."""
-    for op in module.ops:
+    for op in function.ops:
         if op.OP_NAME not in EDGE_OPS:
             continue
         reads_region = any(v is not None and v.owner in region_of for v in op.operands)
@@ -272,7 +272,7 @@ def place_edges(module: Module, region_of: dict[Operation, int], target: TargetS
     for op, k in region_of.items():
         regions.setdefault(k, []).append(op)
     for ops in regions.values():
-        entering, leaving = boundary(module, ops)
+        entering, leaving = boundary(function, ops)
         entering_ids = {id(v) for v in entering}
         leaving_ids = {id(v) for v in leaving}
         for op in ops:
@@ -291,10 +291,10 @@ def _record(op: Operation, key: str, crossing: list[Value], target: TargetSpec) 
 # ---------------------------------------------------------------- the pass
 
 
-def _clear(module: Module) -> None:
+def _clear(function: Function) -> None:
     """Forget an earlier partition's decisions, so that running the pass again is a no-op."""
-    for op in module.ops:
-        for key in (REGION, LOWER, UNLOWER):
+    for op in function.ops:
+        for key in (LOWER, UNLOWER):
             op.extra.pop(key, None)
         # An edge op's placement is ours, and so is its reason then; without a placement,
         # the reason is legalize's (an edge op that no NPU region borders), which stays.
@@ -303,7 +303,6 @@ def _clear(module: Module) -> None:
             op.extra.pop(FIX, None)
 
 
-@register_pass
 @attrs.frozen
 class Partition(ModulePass):
     """Group NPU ops into acyclic regions, return tiny ones to the host, place the edges."""
@@ -315,30 +314,115 @@ class Partition(ModulePass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         target = get_target(self.target)
-        _clear(module)
+        # Functions already called are NPU regions of an earlier run: only the roots partition.
+        called = {op.callee for f in module.functions for op in f.block if isinstance(op, Call)}
+        for key in ("regions", "ops-on-npu", "ops-returned-to-host", "npu-macs", "host-macs"):
+            ctx.count(key, 0)  # every statistic is reported, zero included
+        for function in [f for f in module.functions if f.name not in called]:
+            self._partition(module, function, target, ctx)
+
+    def _partition(self, module: Module, function: Function, target: TargetSpec,
+                   ctx: PassContext) -> None:
+        if not any(is_npu(op) for op in function.block):
+            return  # nothing to place (or already partitioned: its regions are functions now)
+        _clear(function)
         returned = 0
         while True:
-            regions = form_regions(module)
+            regions = form_regions(function)
             tiny = [(ops, cost) for ops in regions
-                    if (cost := region_cost(module, ops, target)).returns_to_host(target)]
+                    if (cost := region_cost(function, ops, target)).returns_to_host(target)]
             if not tiny:
                 break
             fix = tiny_region_fix(target)
             for ops, cost in tiny:
                 reason = tiny_region_reason(cost)
                 for op in ops:
-                    return_to_host(module, op, reason, fix)
+                    return_to_host(function, op, reason, fix)
                 returned += len(ops)
-        check_acyclic(module, regions)
+        check_acyclic(function, regions)
         region_of = {op: k for k, ops in enumerate(regions) for op in ops}
-        for op, k in region_of.items():
-            op.extra[REGION] = k
-        place_edges(module, region_of, target)
+        place_edges(function, region_of, target)
 
         npu_macs = sum(op_macs(op) for op in region_of)
-        host_macs = sum(op_macs(op) for op in module.ops if op not in region_of)
+        host_macs = sum(op_macs(op) for op in function.ops if op not in region_of)
+        for k, ops in enumerate(regions):
+            outline(module, function, ops, module.unique_name(f"{REGION_FUNCTION}_{k}"))
         ctx.count("regions", len(regions))
         ctx.count("ops-on-npu", len(region_of))
         ctx.count("ops-returned-to-host", returned)
         ctx.count("npu-macs", npu_macs)
         ctx.count("host-macs", host_macs)
+
+
+# ---------------------------------------------------------------- outlining
+
+REGION_FUNCTION = "npu_region"
+"""Region functions are ``npu_region_0``, ``npu_region_1``, ... in host program order."""
+
+
+def outline(module: Module, host: Function, ops: list[Operation], name: str) -> Call:
+    """Move the region ``ops`` (in program order) into a new function ``@name`` and call it
+    from ``host`` where the region's first op stood.
+
+    The function takes the activations entering the region and returns those leaving it;
+    the constants it reads are copied into it (they are data: the NPU program's own),
+    and the host's copies go when nothing else reads them.
+    """
+    members = set(ops)
+    region = Function(name)
+    vmap: dict[Value, Value] = {}
+    arg_names: set[str] = set()
+    entering: list[Value] = []
+
+    def inner(v: Value | None) -> Value | None:
+        if v is None:
+            return None
+        if v in vmap:
+            return vmap[v]
+        owner = v.owner
+        if isinstance(owner, Constant):
+            c = owner.from_parts([], owner.attributes, [v.type], owner.loc, owner.extra, [v.name])
+            region.add(c)
+            vmap[v] = c.result
+        else:
+            # An activation entering the region: a function input, named after the value.
+            base = v.name or f"arg{len(entering)}"
+            arg, k = base, 0
+            while arg in arg_names:
+                k += 1
+                arg = f"{base}_{k}"
+            arg_names.add(arg)
+            vmap[v] = region.add_input(arg, v.type)
+            entering.append(v)
+        return vmap[v]
+
+    for op in ops:
+        new = type(op).from_parts([inner(v) for v in op.operands], op.attributes,
+                                  [r.type for r in op.results], op.loc, dict(op.extra),
+                                  [r.name for r in op.results])
+        region.add(new)
+        vmap.update(zip(op.results, new.results, strict=True))
+    host_outputs = {id(v) for v in host.outputs}
+    leaving = [r for op in ops for r in op.results
+               if id(r) in host_outputs or any(u not in members for u in r.users)]
+    region.set_outputs([vmap[r] for r in leaving],
+                       [r.name or f"result{i}" for i, r in enumerate(leaving)])
+    module.add_function(region)
+
+    call = Call.build(*entering, callee=name, result_types=[r.type for r in leaving],
+                      loc=name, result_names=[r.name for r in leaving])
+    host.add(call, at=ops[0])
+    for old, new in zip(leaving, call.results, strict=True):
+        old.name = None  # the call's results carry the names now
+        host.replace_all_uses(old, new)
+    for op in reversed(ops):
+        host.erase(op)
+    # The call stands where the region began; the region's readers may stand earlier than
+    # its last input's producer, so restore def-before-use (the region graph is acyclic).
+    host.sort_topologically()
+    for c in {v.owner for op in ops for v in op.operands
+              if v is not None and isinstance(v.owner, Constant)}:
+        if c.parent is host and not any(r.uses for r in c.results) and \
+                not any(r is o for r in c.results for o in host.outputs):
+            host.erase(c)
+    return call

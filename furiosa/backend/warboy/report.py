@@ -17,11 +17,11 @@ import attrs
 from furiosa.backend.warboy.cost import op_macs
 from furiosa.backend.warboy.legalize import FIX, PLACEMENT, REASON
 from furiosa.backend.warboy.supported import operator_name
+from furiosa.ir.core import Operation
+from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Module
-from furiosa.passes import PassManager
-
-REGION = "warboy.region"
+from furiosa.passes import PassManager, PassRegistry
 
 
 def analysis_pipeline(target: str, batch_size: int) -> str:
@@ -102,19 +102,33 @@ class PlacementReport:
 
 
 def place(module: Module, target: str = "warboy", batch_size: int = 1,
-          model_name: str = "model") -> PlacementReport:
-    """Run the analysis pipeline on ``module`` (in place) and report every op's placement."""
-    PassManager(analysis_pipeline(target, batch_size)).run(module)
+          model_name: str = "model", registry: PassRegistry | None = None) -> PlacementReport:
+    """Run the analysis pipeline on ``module`` (in place) and report every op's placement, in
+    program order: a region's ops where the host function calls it."""
+    if registry is None:
+        from furiosa.backend.warboy import pass_registry
+
+        registry = pass_registry()
+    PassManager(analysis_pipeline(target, batch_size), registry=registry).run(module)
+    regions = {f.name: k for k, f in enumerate(
+        module.function(op.callee) for op in module.main.block if isinstance(op, Call))}
     rows = []
-    for op in module.ops:
+
+    def report(op: Operation, region: int | None) -> None:
         if isinstance(op, Constant):
-            continue
-        on_npu = op.OP_NAME.startswith("warboy.") or op.extra.get(PLACEMENT) == "npu"
-        region = op.extra.get(REGION)
+            return
+        on_npu = region is not None or op.extra.get(PLACEMENT) == "npu"
         rows.append(OpPlacement(
             name=op.loc or op.OP_NAME, operator=operator_name(op),
             placement="npu" if on_npu else "host",
             reason="" if on_npu else str(op.extra.get(REASON, "")),
             fix="" if on_npu else str(op.extra.get(FIX, "")),
-            macs=op_macs(op), region=int(region) if isinstance(region, int) else None))
+            macs=op_macs(op), region=region))
+
+    for op in module.main.block:
+        if isinstance(op, Call) and op.callee in regions:
+            for inner in module.function(op.callee).block:
+                report(inner, regions[op.callee])
+        else:
+            report(op, None)
     return PlacementReport(model_name, target, batch_size, tuple(rows))

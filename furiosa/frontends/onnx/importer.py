@@ -28,9 +28,11 @@ from furiosa.errors import (
     UnsupportedModelError,
 )
 from furiosa.frontends.files import read_model_bytes
-from furiosa.ir.core import AttrKind, Dense, Value, lookup_op
+from furiosa.ir import interpreter  # noqa: F401  (installs constant evaluation for shapes)
+from furiosa.ir.core import AttrKind, Dense, Value
+from furiosa.ir.dialects import core_registry
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function, Module
 from furiosa.ir.types import ElementType, TensorType
 from furiosa.ir.verifier import verify_operation
 
@@ -264,7 +266,7 @@ class _GraphImporter:
         self.input_shapes = dict(input_shapes) if input_shapes else None
         self.input_values = {k: np.asarray(v) for k, v in (input_values or {}).items()}
         graph = model.graph
-        self.module = Module(graph.name or Path(name).stem or "main")
+        self.module = Function(graph.name or Path(name).stem or "main")
         self.values: dict[str, Value] = {}
 
     def node_label(self, node: onnx.NodeProto) -> str:
@@ -300,7 +302,7 @@ class _GraphImporter:
                 raise FrontendError(f"{self.name}: output '{vi.name}' is not produced by any node")
             outputs.append(v)
         self.module.set_outputs(outputs, [vi.name for vi in graph.output])
-        return self.module
+        return Module([self.module])
 
     def bound_input(self, vi: onnx.ValueInfoProto) -> Value:
         """An input the caller fixed to a value: it becomes a constant of the declared type."""
@@ -361,7 +363,7 @@ class _GraphImporter:
             self.define(node.output[0], self.module.add(
                 Constant.of(arr, loc=loc, name=node.output[0])).result)
             return
-        cls = lookup_op(f"onnx.{node.op_type}")
+        cls = core_registry().lookup_op(f"onnx.{node.op_type}")
         if cls is None:
             raise UnsupportedModelError(f"{where}: operator '{node.op_type}' is not supported")
         specs = cls.attribute_specs()

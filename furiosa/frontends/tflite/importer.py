@@ -31,9 +31,10 @@ from furiosa.errors import (
 )
 from furiosa.frontends.files import read_model_bytes
 from furiosa.frontends.tflite import reader
+from furiosa.ir import interpreter  # noqa: F401  (installs constant evaluation for shapes)
 from furiosa.ir.core import Operation, Value, constant_value
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function, Module
 from furiosa.ir.types import ElementType, Quantization, TensorType
 from furiosa.ir.verifier import verify_operation
 
@@ -206,7 +207,7 @@ class GraphImporter:
         self.label = label
         self.input_shapes = dict(input_shapes) if input_shapes else {}
         self.converters = converters
-        self.module = Module(name or (Path(label).stem if not label.startswith("<") else "")
+        self.module = Function(name or (Path(label).stem if not label.startswith("<") else "")
                              or "main")
         self.values: dict[int, Value] = {}
         self.graph_inputs = set(model.inputs)
@@ -343,7 +344,7 @@ class GraphImporter:
             dup = next(x for x in names if names.count(x) > 1)
             raise FrontendError(f"{self.label} lists output '{dup}' twice")
         self.module.set_outputs(outputs, names)
-        return self.module
+        return Module([self.module])
 
     def check_operators(self) -> None:
         """Every operator is supported and refers to existing tensors."""

@@ -18,7 +18,7 @@ from furiosa.backend.warboy.cost import (
     transfer_seconds,
 )
 from furiosa.backend.warboy.legalize import FIX, PLACEMENT, REASON
-from furiosa.backend.warboy.partition import LOWER, REGION, UNLOWER, check_acyclic, form_regions
+from furiosa.backend.warboy.partition import LOWER, UNLOWER, check_acyclic, form_regions
 from furiosa.backend.warboy.target import WARBOY, WARBOY_2PE
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
@@ -26,25 +26,26 @@ from furiosa.ir.dialects import host, quant
 from furiosa.ir.dialects.onnx import elementwise, nn
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter import interpret
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function, Module
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.types import Quantization
 from furiosa.ir.types import tensor as ttype
 from furiosa.passes import PassManager
 from tests.backend.warboy.test_legalize import quantized_model
+from tests.registry import DIALECTS, PASSES
 
 Q_IN = Quantization.per_tensor(0.05, -3)
 Q_MID = Quantization.per_tensor(0.1, 2)
 RNG = np.random.default_rng(7)
 
 
-def add_input(m: Module, name: str, shape: tuple[int, ...]) -> Value:
+def add_input(m: Function, name: str, shape: tuple[int, ...]) -> Value:
     x = m.add_input(name, ttype(shape, "f32"))
     return m.add(host.Quantize.to_type(x, ttype(shape, "i8", Q_IN), loc=f"quantize_{name}")).result
 
 
-def conv(m: Module, x: Value, out_channels: int, loc: str) -> Operation:
+def conv(m: Function, x: Value, out_channels: int, loc: str) -> Operation:
     """A 3x3 same-size quantized convolution: 9 · C_in MACs per output element."""
     c = x.type.shape[1]
     w = m.add(Constant.of(RNG.integers(-127, 128, (out_channels, c, 3, 3), dtype=np.int8),
@@ -52,21 +53,28 @@ def conv(m: Module, x: Value, out_channels: int, loc: str) -> Operation:
     return m.add(quant.Conv.from_scales(x, w, None, Q_MID, pads=[1, 1, 1, 1], loc=loc))
 
 
-def dequantize(m: Module, v: Value, loc: str) -> Value:
+def dequantize(m: Function, v: Value, loc: str) -> Value:
     return m.add(host.Dequantize.build(v, loc=loc)).result
 
 
-def run(m: Module, pipeline: str = "legalize,partition") -> dict[str, int]:
-    pm = PassManager(pipeline)
+def run(m: Function, pipeline: str = "legalize,partition") -> dict[str, int]:
+    pm = PassManager(pipeline, registry=PASSES)
     pm.run(m)
     return pm.records[-1].statistics
 
 
-def by_loc(m: Module) -> dict[str, Operation]:
-    return {op.loc: op for op in m.ops if op.loc}
+def by_loc(m: Function) -> dict[str, Operation]:
+    """Every op by its loc, in whichever function of the module it now is."""
+    return {op.loc: op for f in Module.of(m).functions for op in f.ops if op.loc}
 
 
-def inputs_of(m: Module) -> dict[str, np.ndarray]:
+def region(op: Operation) -> int | None:
+    """The number of the NPU region function holding ``op`` (None on the host)."""
+    name = op.parent.name
+    return int(name.rsplit("_", 1)[1]) if name.startswith("npu_region_") else None
+
+
+def inputs_of(m: Function) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     return {v.name: rng.standard_normal(v.type.shape).astype(np.float32) for v in m.inputs}
 
@@ -75,9 +83,9 @@ def inputs_of(m: Module) -> dict[str, np.ndarray]:
 SHAPE = (1, 32, 16, 32)
 
 
-def diamond() -> Module:
+def diamond() -> Function:
     """a -> (dequantize -> sigmoid -> quantize) -> b, and a -> b directly; b -> c."""
-    m = Module("diamond")
+    m = Function("diamond")
     x = add_input(m, "x", SHAPE)
     a = conv(m, x, 32, "a")
     h = m.add(elementwise.Sigmoid.build(dequantize(m, a.result, "dequantize_a"), loc="h"))
@@ -93,9 +101,9 @@ def test_a_merge_that_would_form_a_cycle_is_refused() -> None:
     before = interpret(m, inputs_of(m))["y"]
     stats = run(m)
     ops = by_loc(m)
-    assert ops["a"].extra[REGION] == 0
-    assert ops["b"].extra[REGION] == ops["c"].extra[REGION] == 1
-    assert ops["h"].OP_NAME == "onnx.Sigmoid" and REGION not in ops["h"].extra
+    assert region(ops["a"]) == 0
+    assert region(ops["b"]) == region(ops["c"]) == 1
+    assert ops["h"].OP_NAME == "onnx.Sigmoid" and region(ops["h"]) is None
     assert stats["regions"] == 2 and stats["ops-on-npu"] == 3
     assert stats["npu-macs"] == 2 * 32 * 16 * 32 * 32 * 9 and stats["host-macs"] == 0
     np.testing.assert_array_equal(interpret(m, inputs_of(m))["y"], before)
@@ -103,7 +111,7 @@ def test_a_merge_that_would_form_a_cycle_is_refused() -> None:
 
 def test_the_acyclicity_check_names_the_ops_of_a_naive_merge() -> None:
     m = diamond()
-    run(m)
+    run(m, "legalize")
     ops = by_loc(m)
     with pytest.raises(PassError, match=r"NPU regions form a cycle: .*onnx.Sigmoid 'h'.*"
                                         r"a region must never need a host result"):
@@ -112,7 +120,7 @@ def test_the_acyclicity_check_names_the_ops_of_a_naive_merge() -> None:
 
 
 def test_a_chain_is_one_region() -> None:
-    m = Module("chain")
+    m = Function("chain")
     x = add_input(m, "x", SHAPE)
     c1 = conv(m, x, 32, "c1")
     c2 = conv(m, c1.result, 32, "c2")
@@ -120,7 +128,7 @@ def test_a_chain_is_one_region() -> None:
     m.set_outputs([dequantize(m, pool.result, "dequantize")], ["y"])
     stats = run(m)
     ops = by_loc(m)
-    assert [ops[n].extra[REGION] for n in ("c1", "c2", "pool")] == [0, 0, 0]
+    assert [region(ops[n]) for n in ("c1", "c2", "pool")] == [0, 0, 0]
     assert stats["regions"] == 1 and stats["ops-on-npu"] == 3
     # Activations enter at c1 and leave at the pool: where they are lowered and unlowered.
     assert ops["c1"].extra[LOWER] == "npu" and UNLOWER not in ops["c1"].extra
@@ -129,7 +137,7 @@ def test_a_chain_is_one_region() -> None:
 
 
 def test_independent_subgraphs_are_separate_regions_numbered_in_print_order() -> None:
-    m = Module("two")
+    m = Function("two")
     outs = []
     for name in ("p", "q"):
         c = conv(m, add_input(m, name, SHAPE), 32, f"conv_{name}")
@@ -137,12 +145,12 @@ def test_independent_subgraphs_are_separate_regions_numbered_in_print_order() ->
     m.set_outputs(outs, ["yp", "yq"])
     stats = run(m)
     ops = by_loc(m)
-    assert (ops["conv_p"].extra[REGION], ops["conv_q"].extra[REGION]) == (0, 1)
+    assert (region(ops["conv_p"]), region(ops["conv_q"])) == (0, 1)
     assert stats["regions"] == 2
 
 
 def test_a_host_op_between_two_convolutions_separates_their_regions() -> None:
-    m = Module("split")
+    m = Function("split")
     c1 = conv(m, add_input(m, "x", SHAPE), 32, "c1")
     h = m.add(elementwise.Sigmoid.build(dequantize(m, c1.result, "dq"), loc="h"))
     hq = m.add(host.Quantize.to_type(h.result, ttype(SHAPE, "i8", Q_MID), loc="q")).result
@@ -150,27 +158,27 @@ def test_a_host_op_between_two_convolutions_separates_their_regions() -> None:
     m.set_outputs([dequantize(m, c2.result, "dq2")], ["y"])
     run(m)
     ops = by_loc(m)
-    assert (ops["c1"].extra[REGION], ops["c2"].extra[REGION]) == (0, 1)
+    assert (region(ops["c1"]), region(ops["c2"])) == (0, 1)
 
 
 def test_a_join_merges_the_regions_of_both_branches() -> None:
-    m = Module("join")
+    m = Function("join")
     left = conv(m, add_input(m, "p", SHAPE), 32, "left")
     right = conv(m, add_input(m, "q", SHAPE), 32, "right")
     add = m.add(quant.Add.from_scales(left.result, right.result, Q_MID, loc="add"))
     m.set_outputs([dequantize(m, add.result, "dq")], ["y"])
     stats = run(m)
     ops = by_loc(m)
-    assert {ops[n].extra[REGION] for n in ("left", "right", "add")} == {0}
+    assert {region(ops[n]) for n in ("left", "right", "add")} == {0}
     assert stats["regions"] == 1
 
 
-def random_graph(seed: int) -> Module:
+def random_graph(seed: int) -> Function:
     """A random DAG of 5 to 40 adds, each on the NPU (warboy) or the host (quant) at random."""
     from furiosa.backend.warboy.dialect import TWINS
 
     rng = np.random.default_rng(seed)
-    m = Module("random")
+    m = Function("random")
     values = [add_input(m, f"x{i}", (1, 4)) for i in range(3)]
     npu_share = rng.random()
     for i in range(int(rng.integers(5, 40))):
@@ -192,14 +200,33 @@ def test_random_graphs_give_acyclic_regions(seed: int) -> None:
     assert sorted(id(op) for r in regions for op in r) == sorted(id(op) for op in npu_ops)
 
 
+def test_each_region_is_a_function_called_from_the_host_in_program_order() -> None:
+    m = diamond()
+    run(m)
+    module = Module.of(m)
+    assert [f.name for f in module.functions] == ["diamond", "npu_region_0", "npu_region_1"]
+    calls = [op for op in m.ops if op.OP_NAME == "func.Call"]
+    assert [op.callee for op in calls] == ["npu_region_0", "npu_region_1"]
+    for call in calls:
+        callee = module.function(call.callee)
+        assert [v.type for v in call.operands] == callee.input_types
+        assert [r.type for r in call.results] == callee.output_types
+        assert all(op.OP_NAME.startswith("warboy.") or op.OP_NAME == "onnx.Constant"
+                   for op in callee.ops)
+    assert not any(op.OP_NAME.startswith("warboy.") for op in m.ops)
+    # The text form holds all three functions and reads back the same.
+    text = print_module(module)
+    assert print_module(parse_module(text, registry=DIALECTS)) == text
+
+
 def test_ops_reading_the_same_tensor_share_a_region() -> None:
-    m = Module("siblings")
+    m = Function("siblings")
     x = add_input(m, "x", SHAPE)
     outs = [dequantize(m, conv(m, x, 32, f"conv{i}").result, f"dq{i}") for i in range(2)]
     m.set_outputs(outs, ["y0", "y1"])
     stats = run(m)
     ops = by_loc(m)
-    assert ops["conv0"].extra[REGION] == ops["conv1"].extra[REGION] == 0
+    assert region(ops["conv0"]) == region(ops["conv1"]) == 0
     assert stats["regions"] == 1
 
 
@@ -222,11 +249,11 @@ def test_a_tiny_region_returns_to_the_host_with_the_numbers() -> None:
                                                "borders it")
     np.testing.assert_array_equal(interpret(m, x)["probs"], before)
     text = print_module(m)
-    assert print_module(parse_module(text)) == text
+    assert print_module(parse_module(text, registry=DIALECTS)) == text
 
 
 def test_only_the_tiny_region_returns() -> None:
-    m = Module("mixed")
+    m = Function("mixed")
     big = conv(m, add_input(m, "x", SHAPE), 32, "big")
     h = m.add(elementwise.Sigmoid.build(dequantize(m, big.result, "dq"), loc="h"))
     hq = m.add(host.Quantize.to_type(h.result, ttype(SHAPE, "i8", Q_MID), loc="q")).result
@@ -234,15 +261,15 @@ def test_only_the_tiny_region_returns() -> None:
     m.set_outputs([dequantize(m, pool.result, "dq2")], ["y"])
     stats = run(m)
     ops = by_loc(m)
-    assert ops["big"].extra[REGION] == 0
+    assert region(ops["big"]) == 0
     assert ops["pool"].OP_NAME == "quant.MaxPool"
     assert ops["pool"].extra[REASON].startswith("a region of 1 op and 0 MACs saves nothing on "
                                                 "the NPU but its 2 transfers (20.5 kB) cost")
     assert stats["ops-returned-to-host"] == 1 and stats["regions"] == 1
 
 
-def matmul_model(k: int, n: int) -> Module:
-    m = Module("mm")
+def matmul_model(k: int, n: int) -> Function:
+    m = Function("mm")
     a = add_input(m, "a", (1, k))
     b = m.add(Constant.of(RNG.integers(-127, 128, (k, n), dtype=np.int8),
                           ttype((k, n), "i8", Quantization.per_tensor(0.01)))).result
@@ -256,8 +283,8 @@ def test_a_small_region_that_saves_more_than_its_transfers_stays() -> None:
     m = matmul_model(1024, 768)
     run(m)
     mm = by_loc(m)["mm"]
-    assert mm.OP_NAME == "warboy.MatMul" and mm.extra[REGION] == 0
-    cost = region_cost(m, [mm], WARBOY)
+    assert mm.OP_NAME == "warboy.MatMul" and region(mm) == 0
+    cost = region_cost(mm.parent, [mm], WARBOY)
     assert cost.macs == 1024 * 768 < WARBOY.min_region_macs
     assert cost.transfers == 2 and cost.transfer_bytes == 1024 + 768
     assert cost.saving_s > cost.transfer_s and not cost.returns_to_host(WARBOY)
@@ -266,7 +293,7 @@ def test_a_small_region_that_saves_more_than_its_transfers_stays() -> None:
 @pytest.mark.parametrize(("width", "on_npu"), [(32, True), (64, True), (30, False)])
 def test_quantize_and_dequantize_run_on_the_npu_only_for_widths_of_multiples_of_32(
         width: int, on_npu: bool) -> None:
-    m = Module("w")
+    m = Function("w")
     x = add_input(m, "x", (1, 32, 16, width))
     c = conv(m, x, 32, "conv")
     m.set_outputs([dequantize(m, c.result, "dequantize")], ["y"])
@@ -287,7 +314,7 @@ def test_quantize_and_dequantize_run_on_the_npu_only_for_widths_of_multiples_of_
 
 
 def test_a_rank_1_tensor_has_no_width_axis() -> None:
-    m = Module("v")
+    m = Function("v")
     x = m.add_input("x", ttype((64,), "f32"))
     xq = m.add(host.Quantize.to_type(x, ttype((64,), "i8", Q_IN), loc="quantize_x")).result
     b = m.add(Constant.of(RNG.integers(-127, 128, (64, 32768), dtype=np.int8),
@@ -296,7 +323,7 @@ def test_a_rank_1_tensor_has_no_width_axis() -> None:
     m.set_outputs([dequantize(m, mm.result, "dq")], ["y"])
     run(m)
     ops = by_loc(m)
-    assert ops["mm"].extra[REGION] == 0
+    assert region(ops["mm"]) == 0
     assert ops["quantize_x"].extra[PLACEMENT] == "host"
     assert ops["quantize_x"].extra[REASON] == ("the tensor has rank 1, so it has no width axis: "
                                                "quantizing runs on the host")
@@ -306,11 +333,11 @@ def test_partition_is_idempotent() -> None:
     for build in (diamond, quantized_model):
         m = build()
         run(m)
-        text = print_module(m)
+        text = print_module(Module.of(m))
         stats = run(m, "partition")
-        assert print_module(m) == text
+        assert print_module(Module.of(m)) == text
         run(m, "legalize,partition")
-        assert print_module(m) == text
+        assert print_module(Module.of(m)) == text
         assert stats["ops-returned-to-host"] == 0
 
 
@@ -326,7 +353,7 @@ def test_the_2pe_target_runs_the_same_regions() -> None:
 
 
 def test_mac_counts_come_from_the_shapes() -> None:
-    m = Module("macs")
+    m = Function("macs")
     x = m.add_input("x", ttype((1, 4, 8, 8), "f32"))
     w = m.add(Constant.of(np.ones((6, 2, 3, 3), np.float32))).result
     grouped = m.add(nn.Conv.build(x, w, group=2, pads=[1, 1, 1, 1]))
@@ -347,7 +374,7 @@ def test_mac_counts_come_from_the_shapes() -> None:
 
 
 def test_fully_connected_macs() -> None:
-    m = Module("fc")
+    m = Function("fc")
     a = add_input(m, "a", (2, 16))
     b = m.add(Constant.of(np.ones((16, 4), np.int8),
                           ttype((16, 4), "i8", Quantization.per_tensor(0.01)))).result

@@ -14,17 +14,17 @@ from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects.onnx import elementwise as ew
 from furiosa.ir.dialects.onnx import nn, reduce, tensor
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import tensor as ttype
 
 DOCS = Path(__file__).parents[3] / "docs" / "supported-operators.md"
 
 
-def value(shape: tuple[int, ...], m: Module | None = None) -> Value:
-    return (m or Module()).add_input("x", ttype(shape, "f32"))
+def value(shape: tuple[int, ...], m: Function | None = None) -> Value:
+    return (m or Function()).add_input("x", ttype(shape, "f32"))
 
 
-def const(m: Module, arr: np.ndarray) -> Value:
+def const(m: Function, arr: np.ndarray) -> Value:
     return m.add(Constant.of(arr)).result
 
 
@@ -34,7 +34,7 @@ def verdict(op: Operation):
 
 @pytest.mark.parametrize(("group", "ok"), [(128, True), (129, False)])
 def test_conv_group(group: int, ok: bool) -> None:
-    m = Module()
+    m = Function()
     x = value((1, 2 * group, 8, 8), m)  # two input channels per group: grouped, not depthwise
     w = const(m, np.zeros((group, 2, 3, 3), np.float32))
     v = verdict(nn.Conv.build(x, w, group=group))
@@ -45,7 +45,7 @@ def test_conv_group(group: int, ok: bool) -> None:
 
 
 def test_depthwise_conv_is_not_limited_by_group() -> None:
-    m = Module()
+    m = Function()
     x = value((1, 1024, 8, 8), m)
     w = const(m, np.zeros((1024, 1, 3, 3), np.float32))
     assert verdict(nn.Conv.build(x, w, group=1024)).supported
@@ -53,7 +53,7 @@ def test_depthwise_conv_is_not_limited_by_group() -> None:
 
 @pytest.mark.parametrize(("dilation", "ok"), [(12, True), (13, False)])
 def test_conv_dilation(dilation: int, ok: bool) -> None:
-    m = Module()
+    m = Function()
     x = value((1, 3, 64, 64), m)
     w = const(m, np.zeros((4, 3, 3, 3), np.float32))
     v = verdict(nn.Conv.build(x, w, dilations=[dilation, dilation]))
@@ -83,7 +83,7 @@ def test_lp_normalization(batch: int, p: int, reason: str | None) -> None:
 
 @pytest.mark.parametrize(("axis", "role"), [(0, "batch"), (1, None), (2, None), (3, "width"), (-1, "width")])
 def test_concat_axis(axis: int, role: str | None) -> None:
-    m = Module()
+    m = Function()
     a = value((1, 4, 8, 8), m)
     v = verdict(tensor.Concat.build(a, a, axis=axis))
     assert v.supported is (role is None)
@@ -93,7 +93,7 @@ def test_concat_axis(axis: int, role: str | None) -> None:
 
 @pytest.mark.parametrize(("axis", "ok"), [(0, False), (1, True), (2, True), (3, False)])
 def test_slice_axis(axis: int, ok: bool) -> None:
-    m = Module()
+    m = Function()
     x = value((2, 4, 8, 8), m)
     i64 = lambda v: const(m, np.array(v, np.int64))  # noqa: E731
     op = tensor.Slice.build(x, i64([0]), i64([1]), i64([axis]))
@@ -101,7 +101,7 @@ def test_slice_axis(axis: int, ok: bool) -> None:
 
 
 def test_slice_that_cuts_nothing_on_width_is_fine() -> None:
-    m = Module()
+    m = Function()
     x = value((1, 4, 8, 8), m)
     i64 = lambda v: const(m, np.array(v, np.int64))  # noqa: E731
     op = tensor.Slice.build(x, i64([0, 0]), i64([2, 8]), i64([1, 3]))
@@ -112,7 +112,7 @@ def test_slice_that_cuts_nothing_on_width_is_fine() -> None:
     ([0, 1, 1, 1, 0, 1, 1, 1], True), ([1, 0, 0, 0, 0, 0, 0, 0], False),
 ])
 def test_pad_axes(pads: list[int], ok: bool) -> None:
-    m = Module()
+    m = Function()
     x = value((1, 4, 8, 8), m)
     v = verdict(tensor.Pad.build(x, const(m, np.array(pads, np.int64))))
     assert v.supported is ok
@@ -131,7 +131,7 @@ def test_space_to_depth() -> None:
 
 @pytest.mark.parametrize(("mode", "ok"), [("nearest", True), ("linear", True), ("cubic", False)])
 def test_resize_modes(mode: str, ok: bool) -> None:
-    m = Module()
+    m = Function()
     x = value((1, 3, 8, 8), m)
     scales = const(m, np.array([1, 1, 2, 2], np.float32))
     v = verdict(tensor.Resize.build(x, None, scales, mode=mode))
@@ -140,13 +140,13 @@ def test_resize_modes(mode: str, ok: bool) -> None:
         assert v.reason == "Resize in cubic mode cannot be accelerated; only linear and nearest"
 
 
-def batchnorm_after(m: Module, x: Value) -> Operation:
+def batchnorm_after(m: Function, x: Value) -> Operation:
     c = [const(m, np.ones(4, np.float32)) for _ in range(4)]
     return reduce.BatchNormalization.build(x, *c)
 
 
 def test_batchnorm_after_conv_only() -> None:
-    m = Module()
+    m = Function()
     x = value((1, 3, 8, 8), m)
     conv = m.add(nn.Conv.build(x, const(m, np.zeros((4, 3, 1, 1), np.float32))))
     bn = m.add(batchnorm_after(m, conv.result))

@@ -20,13 +20,13 @@ import numpy as np
 from furiosa.ir.core import Operation
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter import interpret
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import ElementType, TensorType
 
 
 @attrs.frozen
 class Example:
-    module: Module
+    module: Function
     inputs: dict[str, np.ndarray]
 
 
@@ -55,7 +55,7 @@ def single_op_module(op_cls: type[Operation], inputs: Sequence[np.ndarray | None
     ``i in constant`` (shape-like operands must be constants); None is an absent operand.
     ``quant_types[i]`` gives operand ``i`` a quantized type (its array holds the stored integers).
     """
-    m = Module(op_cls.OP_NAME.replace(".", "_"))
+    m = Function(op_cls.OP_NAME.replace(".", "_"))
     operands = []
     feeds: dict[str, np.ndarray] = {}
     quant_types = dict(quant_types or {})

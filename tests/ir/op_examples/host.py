@@ -8,7 +8,7 @@ import numpy as np
 
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import host
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import F32, F64, I8, U8, Quantization, TensorType
 from tests.ir.op_examples import Example, example
 
@@ -19,7 +19,7 @@ def _floats(seed: int, shape: tuple[int, ...], scale: float = 3.0) -> np.ndarray
 
 def _module(name: str, input_type: TensorType, data: np.ndarray,
             *builders: Callable[[Value], Operation]) -> Example:
-    m = Module(name)
+    m = Function(name)
     v = m.add_input("x", input_type)
     for build in builders:
         op = build(v)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from furiosa.ir.dialects.onnx.base import Constant, Identity
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import Quantization, tensor
 from tests.ir.op_examples import Example, example, single_op_module
 
 
 @example("onnx.Constant")
 def constants_of_every_kind() -> Example:
-    m = Module("constants")
+    m = Function("constants")
     values = [
         Constant.of(np.float32(2.5)),
         Constant.of(np.arange(20, dtype=np.float32).reshape(4, 5)),

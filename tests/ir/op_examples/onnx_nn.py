@@ -6,7 +6,7 @@ import numpy as np
 
 from furiosa.ir.dialects.onnx import nn
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import I8, U8, Quantization, TensorType, tensor
 from tests.ir.op_examples import Example, example, single_op_module
 
@@ -134,7 +134,7 @@ def max_pool_dilated_ceil() -> Example:
 @example("onnx.MaxPool")
 def max_pool_indices_column_major() -> Example:
     rng = np.random.default_rng(17)
-    m = Module("onnx_MaxPool")
+    m = Function("onnx_MaxPool")
     x = m.add_input("in0", tensor((2, 2, 5, 6), "f32"))
     op = nn.MaxPool.with_indices(x, kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 0, 1],
                                  storage_order=1)
@@ -184,7 +184,7 @@ def global_max_pool_quantized_3d() -> Example:
 def matmul_with_constant_weight() -> Example:
     """A two-op module: the weight is a named constant feeding MatMul."""
     rng = np.random.default_rng(23)
-    m = Module("matmul_weight")
+    m = Function("matmul_weight")
     x = m.add_input("x", tensor((3, 4), "f32"))
     w = Constant.of(_f32(rng, 4, 2), name="weight")
     m.add(w)

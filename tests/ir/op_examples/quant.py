@@ -10,7 +10,7 @@ from furiosa.ir import quantization
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import quant
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.module import Module
+from furiosa.ir.module import Function
 from furiosa.ir.types import I8, I32, U8, ElementType, Quantization, TensorType
 from tests.ir.op_examples import Example, example
 
@@ -19,7 +19,7 @@ class ModuleBuilder:
     """A module under construction: quantized inputs with random data, constants, one op."""
 
     def __init__(self, name: str, seed: int) -> None:
-        self.module = Module(name)
+        self.module = Function(name)
         self.feeds: dict[str, np.ndarray] = {}
         self.rng = np.random.default_rng(seed)
 

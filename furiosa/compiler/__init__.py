@@ -1,0 +1,1 @@
+"""The compiler entry point: registries of everything a tool understands, and compiling."""
