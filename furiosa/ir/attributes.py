@@ -113,6 +113,8 @@ def format_value(value: object) -> str:
         return str(int(value))
     if isinstance(value, float):
         return format_float(value)
+    if isinstance(value, Ident):
+        return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, tuple | list):
