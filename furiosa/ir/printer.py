@@ -110,7 +110,8 @@ def format_dense(d: Dense) -> str:
             body = _format_literal(arr.tolist())
     else:
         little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-        body = '"0x' + little.tobytes().hex().upper() + '"'
+        # One f-string: megabytes of hex are copied once more, not once per concatenation.
+        return f'dense<"0x{little.tobytes().hex().upper()}"> : {d.type}'
     return f"dense<{body}> : {d.type}"
 
 
