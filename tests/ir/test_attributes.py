@@ -5,6 +5,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from furiosa.backend.warboy.attributes import (
     DmaDescriptor,
@@ -210,3 +212,34 @@ def test_buffer_values_verify_and_interpret() -> None:
     assert text == print_module(parse_module(text))
     data = np.arange(64 * 56 * 56, dtype=np.int8).reshape(t.shape)
     np.testing.assert_array_equal(interpret(parse_module(text), {"x": data})["y"], data)
+
+
+_SLICES = st.tuples(st.integers(0, 127), st.integers(1, 128)).filter(lambda s: s[0] < s[1])
+_MEMREFS = st.lists(st.integers(1, 4096), max_size=4).flatmap(lambda shape: st.builds(
+    MemRef, st.just(MemorySpace.DRAM), st.integers(0, 2**40), st.just(tuple(shape)),
+    st.lists(st.integers(0, 2**20), min_size=len(shape), max_size=len(shape)).map(tuple)))
+_STRUCTS = st.one_of(
+    st.builds(SramRange, _SLICES, st.integers(0, 2**20), st.integers(1, 2**20)),
+    st.builds(TiledLayout, st.sampled_from(list(TileOrder)), st.integers(1, 64), st.integers(1, 64),
+              st.integers(1, 64), st.integers(1, 64), _SLICES),
+    st.builds(Window, st.lists(st.integers(-(2**63), 2**63), max_size=5).map(tuple),
+              st.floats(allow_nan=False), st.text(), st.booleans(), st.sampled_from(list(MemorySpace)),
+              st.sampled_from([None, F32, I8])),
+    st.builds(lambda d, s, n: DmaDescriptor(attrs.evolve(d, space=MemorySpace.DRAM),
+                                            attrs.evolve(d, space=MemorySpace.SRAM, slices=s), n),
+              _MEMREFS, st.one_of(st.none(), _SLICES), st.integers(1, 2**32)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STRUCTS)
+def test_structured_attributes_round_trip(value: object) -> None:
+    m = Module("m")
+    x = m.add_input("x", TensorType((2,), F32))
+    op = m.add(Identity.build(x))
+    op.extra["test.attr"] = value
+    m.set_outputs([op.result], ["y"])
+    text = print_module(m)
+    back = parse_module(text)
+    assert back.ops[0].extra["test.attr"] == value
+    assert print_module(back) == text
