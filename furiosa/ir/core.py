@@ -22,7 +22,8 @@ import attrs
 import numpy as np
 
 from furiosa.errors import IRError
-from furiosa.ir.types import ElementType, TensorType
+from furiosa.ir.attributes import is_struct
+from furiosa.ir.types import ElementType, ShapedType, TensorType
 
 # --------------------------------------------------------------------------- values
 
@@ -32,7 +33,7 @@ class Value:
 
     __slots__ = ("index", "name", "owner", "type", "uses")
 
-    def __init__(self, type: TensorType, name: str | None = None,
+    def __init__(self, type: ShapedType, name: str | None = None,
                  owner: Operation | None = None, index: int = 0) -> None:
         self.type = type
         self.name = name
@@ -74,6 +75,7 @@ class AttrKind(enum.Enum):
     TYPE = "tensor type"
     DENSE = "dense tensor"
     SYMBOL = "symbol"
+    STRUCT = "structured attribute"
 
 
 class SymbolRef(str):
@@ -86,7 +88,7 @@ class SymbolRef(str):
 
 
 class Dense:
-    """A constant tensor attribute: a read-only numpy array and its IR type.
+    """A constant tensor attribute: a read-only numpy array and its IR type (tensor or buffer).
 
     Quantized constants hold their stored integers; the type carries the scale.
     Equality and hashing are by type and bytes (used by CSE); the digest is cached.
@@ -94,7 +96,7 @@ class Dense:
 
     __slots__ = ("_digest", "array", "type")
 
-    def __init__(self, array: np.ndarray, type: TensorType | None = None) -> None:
+    def __init__(self, array: np.ndarray, type: ShapedType | None = None) -> None:
         arr = np.asarray(array)
         if type is None:
             type = TensorType(arr.shape, ElementType.from_dtype(arr.dtype))
@@ -131,7 +133,8 @@ class Dense:
         return f"Dense({self.type})"
 
 
-AttrValue = int | float | str | SymbolRef | tuple | ElementType | TensorType | Dense | None
+# A structured attribute is an instance of a class registered with ``attr_def`` (typed ``object``).
+AttrValue = int | float | str | SymbolRef | tuple | ElementType | ShapedType | Dense | object | None
 
 REQUIRED = attrs.NOTHING
 
@@ -143,9 +146,11 @@ class AttrSpec:
     check: Callable[[Any], bool] | None = None
     check_text: str = ""
     doc: str = ""
+    # For STRUCT: the structured attribute class (or base, such as Layout) the value must be.
+    cls: type | None = None
 
 
-def _convert(kind: AttrKind, value: Any) -> AttrValue:
+def _convert(kind: AttrKind, value: Any, cls: type | None = None) -> AttrValue:
     """Bring a Python value to the canonical form of ``kind``; raise ValueError when it cannot."""
     if value is None:
         return None
@@ -168,9 +173,15 @@ def _convert(kind: AttrKind, value: Any) -> AttrValue:
     if kind in (AttrKind.INTS, AttrKind.FLOATS, AttrKind.STRINGS):
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise ValueError(f"expected a list, got {value!r}")
+        items = tuple(value)
+        # Long per-channel lists already in canonical form skip the per-item conversion.
+        if kind is AttrKind.INTS and all(type(v) is int for v in items):
+            return items
+        if kind is AttrKind.FLOATS and all(type(v) is float for v in items):
+            return items
         inner = {AttrKind.INTS: AttrKind.INT, AttrKind.FLOATS: AttrKind.FLOAT,
                  AttrKind.STRINGS: AttrKind.STRING}[kind]
-        return tuple(_convert(inner, v) for v in value)
+        return tuple(_convert(inner, v) for v in items)
     if kind is AttrKind.ELEMENT:
         if isinstance(value, ElementType):
             return value
@@ -178,8 +189,14 @@ def _convert(kind: AttrKind, value: Any) -> AttrValue:
             return ElementType.parse(value)
         return ElementType.from_dtype(value)
     if kind is AttrKind.TYPE:
-        if not isinstance(value, TensorType):
-            raise ValueError(f"expected a tensor type, got {value!r}")
+        if not isinstance(value, ShapedType):
+            raise ValueError(f"expected a tensor or buffer type, got {value!r}")
+        return value
+    if kind is AttrKind.STRUCT:
+        if not is_struct(value):
+            raise ValueError(f"expected a structured attribute, got {value!r}")
+        if cls is not None and not isinstance(value, cls):
+            raise ValueError(f"expected {_struct_kind(cls)}, got {value}")
         return value
     if kind is AttrKind.SYMBOL:
         if not isinstance(value, str) or not value:
@@ -190,19 +207,28 @@ def _convert(kind: AttrKind, value: Any) -> AttrValue:
     raise AssertionError(kind)
 
 
+def _struct_kind(cls: type) -> str:
+    name = getattr(cls, "ATTR_NAME", None)
+    return f"#{name}<...>" if name else f"a {cls.__name__} attribute"
+
+
 def attribute(kind: AttrKind, default: Any = REQUIRED, *, choices: Sequence[Any] | None = None,
               check: Callable[[Any], bool] | None = None, check_text: str = "",
-              doc: str = "") -> Any:
+              doc: str = "", cls: type | None = None) -> Any:
     """Declare a typed op attribute (an attrs field carrying an :class:`AttrSpec`).
 
     ``choices`` restricts the value to a set; ``check`` is a predicate with
     ``check_text`` saying what it requires (e.g. ``">= 1"``) for the error message.
+    ``cls`` (for ``AttrKind.STRUCT`` only) is the class the structured value must be an
+    instance of: a declared attribute class, or a base such as ``Layout``.
     """
-    spec = AttrSpec(kind, tuple(choices) if choices is not None else None, check, check_text, doc)
+    if cls is not None and kind is not AttrKind.STRUCT:
+        raise ValueError("only a STRUCT attribute takes a class")
+    spec = AttrSpec(kind, tuple(choices) if choices is not None else None, check, check_text, doc, cls)
 
     def convert(value: Any) -> Any:
         try:
-            return _convert(kind, value)
+            return _convert(kind, value, cls)
         except (ValueError, TypeError) as e:
             raise IRError(f"bad {kind.value} attribute: {e}") from None
 
@@ -269,7 +295,7 @@ class Operation:
 
     @classmethod
     def build(cls: type[OpT], *operands: Value | None, loc: str | None = None,
-              result_types: Sequence[TensorType] | None = None,
+              result_types: Sequence[ShapedType] | None = None,
               result_names: Sequence[str | None] | None = None, **attributes: Any) -> OpT:
         """Create an op from operands and attributes; result types are inferred unless given."""
         try:
@@ -283,7 +309,7 @@ class Operation:
 
     @classmethod
     def from_parts(cls: type[OpT], operands: Sequence[Value | None], attributes: dict[str, Any],
-                   result_types: Sequence[TensorType], loc: str | None = None,
+                   result_types: Sequence[ShapedType], loc: str | None = None,
                    extra: dict[str, AttrValue] | None = None,
                    result_names: Sequence[str | None] | None = None) -> OpT:
         """Create an op exactly as described (the parser's entry point); nothing is inferred."""
@@ -298,7 +324,7 @@ class Operation:
         op._make_results(list(result_types), result_names)
         return op
 
-    def _make_results(self, types: Sequence[TensorType], names: Sequence[str | None] | None) -> None:
+    def _make_results(self, types: Sequence[ShapedType], names: Sequence[str | None] | None) -> None:
         names = list(names) if names is not None else [None] * len(types)
         if len(names) != len(types):
             raise IRError(f"{self.describe()} has {len(types)} results but {len(names)} names")
@@ -405,7 +431,7 @@ class Operation:
     def describe(self) -> str:
         return f"{self.OP_NAME} '{self.loc}'" if self.loc else self.OP_NAME
 
-    def type_of(self, name: str) -> TensorType:
+    def type_of(self, name: str) -> ShapedType:
         v = self.operand(name)
         if v is None:
             raise self.error(f"operand '{name}' is absent")

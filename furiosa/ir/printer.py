@@ -20,12 +20,14 @@ import re
 
 import numpy as np
 
+from furiosa.ir.attributes import format_struct, is_struct
 from furiosa.ir.core import Dense, Operation, SymbolRef, Value
 from furiosa.ir.module import Function, Module
-from furiosa.ir.types import ElementType, TensorType, format_float
+from furiosa.ir.types import ElementType, ShapedType, format_float
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.$-]*\Z")
-# Dense constants up to this many elements print as literal lists; larger ones as hex.
+# Dense constants up to this many elements print as literal lists (readable); larger ones as the
+# hex of their little-endian bytes, which prints and parses at memory speed and is bit-exact.
 LITERAL_LIMIT = 16
 
 
@@ -84,17 +86,24 @@ def format_attr(value: object) -> str:
     if isinstance(value, str):
         return _quote(value)
     if isinstance(value, tuple | list):
+        # Per-channel lists run to thousands of numbers: format the plain ones in one go.
+        if all(type(v) is int for v in value):
+            return "[" + ", ".join(map(str, value)) + "]"
+        if all(type(v) is float for v in value):
+            return "[" + ", ".join(map(repr, value)) + "]"  # repr is format_float for a float
         return "[" + ", ".join(format_attr(v) for v in value) + "]"
-    if isinstance(value, ElementType | TensorType):
+    if isinstance(value, ElementType | ShapedType):
         return str(value)
     if isinstance(value, Dense):
         return format_dense(value)
+    if is_struct(value):
+        return format_struct(value)
     raise TypeError(f"cannot print attribute value {value!r}")
 
 
 def format_dense(d: Dense) -> str:
     arr = d.array
-    if arr.size <= LITERAL_LIMIT:
+    if arr.size <= LITERAL_LIMIT and _literal_exact(arr):
         if arr.dtype.kind == "f":
             # Shortest text that round-trips in the constant's own precision (0.1, not 0.100000001).
             items = np.array([_short_float(x) for x in arr.reshape(-1)], dtype=object)
@@ -103,8 +112,21 @@ def format_dense(d: Dense) -> str:
             body = _format_literal(arr.tolist())
     else:
         little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-        body = '"0x' + little.tobytes().hex().upper() + '"'
+        # One f-string: megabytes of hex are copied once more, not once per concatenation.
+        return f'dense<"0x{little.tobytes().hex().upper()}"> : {d.type}'
     return f"dense<{body}> : {d.type}"
+
+
+def _literal_exact(arr: np.ndarray) -> bool:
+    """False when the literal form would lose bits: a NaN other than the one ``nan`` parses to."""
+    if arr.dtype.kind != "f":
+        return True
+    nans = np.isnan(arr)
+    if not nans.any():
+        return True
+    canonical = np.array(float("nan"), dtype=arr.dtype).tobytes()
+    size = arr.dtype.itemsize
+    return all(x.tobytes() == canonical for x in arr[nans].reshape(-1, 1).view(f"V{size}"))
 
 
 class _Literal(str):

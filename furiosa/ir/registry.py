@@ -8,10 +8,10 @@ layer above it to find an op.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from furiosa.errors import IRError
+from furiosa.ir.attributes import ATTR_REGISTRY
 from furiosa.ir.core import DECLARED_OPS, Operation
 
 
@@ -23,17 +23,18 @@ class DialectRegistry:
         self._attributes: dict[str, type[Any]] = {}
         self._dialects: list[str] = []
 
-    def add_dialect(self, name: str, attributes: Iterable[type[Any]] = ()) -> None:
-        """Accept every op declared in dialect ``name`` (its Python module must be imported)."""
+    def add_dialect(self, name: str) -> None:
+        """Accept every op and structured attribute declared in dialect ``name`` (its Python
+        modules must be imported)."""
         if name in self._dialects:
             return
         ops = {n: c for n, c in DECLARED_OPS.items() if n.split(".", 1)[0] == name}
+        attributes = {n: c for n, c in ATTR_REGISTRY.items() if n.split(".", 1)[0] == name}
         if not ops and not attributes:
             raise IRError(f"dialect '{name}' declares no ops (is its module imported?)")
         self._dialects.append(name)
         self._ops.update(ops)
-        for cls in attributes:
-            self._attributes[cls.ATTR_NAME] = cls
+        self._attributes.update(attributes)
 
     @property
     def dialects(self) -> list[str]:
@@ -43,7 +44,8 @@ class DialectRegistry:
         return self._ops.get(name)
 
     def lookup_attribute(self, name: str) -> type[Any] | None:
-        return self._attributes.get(name)
+        # Undotted names (``layout``) are the IR's builtin attributes, known to every tool.
+        return self._attributes.get(name) if "." in name else ATTR_REGISTRY.get(name)
 
     def ops(self) -> dict[str, type[Operation]]:
         return dict(sorted(self._ops.items()))

@@ -1,25 +1,31 @@
-"""Tensor types: static shape, element type, optional quantization and layout.
+"""Shaped types: tensors (value semantics) and buffers (placed in a memory space).
 
-Text forms (see ``docs/ir.md``)::
+Both have a static shape, an element type, optional quantization and an optional layout
+attribute. Text forms (see ``docs/ir.md``)::
 
     tensor<1x3x224x224xf32>
     tensor<f32>                                  (a scalar)
     tensor<1x64xi8, quant<0.0235:-3>>            (per-tensor)
     tensor<64x3x3x3xi8, quant<axis=0: 0.01:0, 0.02:0, ...>>   (per-axis)
-    tensor<1x224x224x3xu8, quant<0.0078:128>, layout<NHWC>>
+    tensor<1x224x224x3xu8, quant<0.0078:128>, #layout<NHWC>>
+    buffer<1x64x56x56xi8, quant<0.1:2>, #warboy.tiled<...>, sram, addr=4096, slices=0:64>
 """
 
 from __future__ import annotations
 
 import enum
 import math
-import re
 from collections.abc import Sequence
+from typing import ClassVar, TypeVar
 
 import attrs
 import numpy as np
 
 from furiosa.errors import IRError
+from furiosa.ir.attributes import Layout, format_float
+
+__all__ = ["DYNAMIC", "BufferType", "ElementType", "Layout", "MemorySpace", "Quantization",
+           "ShapedType", "TensorType", "format_float", "shape_matches", "tensor"]
 
 
 class ElementType(enum.Enum):
@@ -104,15 +110,6 @@ _DTYPES: dict[ElementType, np.dtype] = {
 BOOL, I8, U8, I16, U16, I32, U32, I64, U64, F16, F32, F64 = ElementType
 
 
-def format_float(x: float) -> str:
-    """Shortest text that parses back to the same double."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return repr(float(x))
-
-
 @attrs.frozen
 class Quantization:
     """Affine quantization: ``real = scale * (q - zero_point)``.
@@ -121,9 +118,11 @@ class Quantization:
     otherwise (one pair per index of ``axis``).
     """
 
-    scale: tuple[float, ...] = attrs.field(converter=lambda s: tuple(float(x) for x in s))
-    zero_point: tuple[int, ...] = attrs.field(converter=lambda z: tuple(int(x) for x in z))
+    scale: tuple[float, ...] = attrs.field(converter=lambda s: tuple(map(float, s)))
+    zero_point: tuple[int, ...] = attrs.field(converter=lambda z: tuple(map(int, z)))
     axis: int | None = None
+    # The text form, made once: a wide layer's scales are printed with every type that has them.
+    _text: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if len(self.scale) != len(self.zero_point):
@@ -134,9 +133,9 @@ class Quantization:
             raise IRError("quantization needs at least one scale")
         if self.axis is None and len(self.scale) != 1:
             raise IRError("per-tensor quantization takes exactly one scale; give an axis")
-        for s in self.scale:
-            if not (s > 0 and math.isfinite(s)):
-                raise IRError(f"quantization scale {format_float(s)} is not a positive finite number")
+        if not all(0 < s < math.inf for s in self.scale):  # NaN fails both comparisons
+            bad = next(s for s in self.scale if not 0 < s < math.inf)
+            raise IRError(f"quantization scale {format_float(bad)} is not a positive finite number")
 
     @staticmethod
     def per_tensor(scale: float, zero_point: int = 0) -> Quantization:
@@ -165,18 +164,12 @@ class Quantization:
         return np.asarray(self.zero_point, dtype=np.int64).reshape(self.broadcast_shape(rank))
 
     def __str__(self) -> str:
-        pairs = ", ".join(f"{format_float(s)}:{z}" for s, z in zip(self.scale, self.zero_point, strict=True))
-        if self.axis is None:
-            return f"quant<{pairs}>"
-        return f"quant<axis={self.axis}: {pairs}>"
-
-
-_LAYOUT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]*\Z")
-
-
-def _check_layout(_: object, __: object, value: str | None) -> None:
-    if value is not None and not _LAYOUT_RE.match(value):
-        raise IRError(f"layout '{value}' is not a name of letters, digits, '_' and '.'")
+        if self._text is None:
+            # repr is format_float for a float: shortest round-trip text, 'nan' and 'inf' included.
+            pairs = ", ".join(map("{!r}:{}".format, self.scale, self.zero_point))
+            text = f"quant<{pairs}>" if self.axis is None else f"quant<axis={self.axis}: {pairs}>"
+            object.__setattr__(self, "_text", text)
+        return self._text  # type: ignore[return-value]
 
 
 DYNAMIC = -1
@@ -192,25 +185,34 @@ def _shape(value: Sequence[int]) -> tuple[int, ...]:
     return dims
 
 
+def _check_layout(_: object, __: object, value: object) -> None:
+    if value is not None and not isinstance(value, Layout):
+        raise IRError(f"layout {value!r} is not a layout attribute (such as NamedLayout('NHWC'))")
+
+
 @attrs.frozen
-class TensorType:
-    """A statically shaped tensor type."""
+class ShapedType:
+    """What tensors and buffers share: a static shape, an element type, optional quantization
+    and an optional layout attribute. Values of either kind hold numpy arrays in the
+    interpreter."""
 
     shape: tuple[int, ...] = attrs.field(converter=_shape)
     element: ElementType
     quant: Quantization | None = None
-    layout: str | None = attrs.field(default=None, validator=_check_layout)
+    layout: Layout | None = attrs.field(default=None, validator=_check_layout)
 
     def __attrs_post_init__(self) -> None:
+        if self.layout is not None:
+            self.layout.check_shape(self.shape)
         q = self.quant
         if q is None:
             return
         if not self.element.is_integer:
-            raise IRError(f"quantized tensor needs an integer element type, not {self.element}")
+            raise IRError(f"quantized {self.KIND} needs an integer element type, not {self.element}")
         if q.axis is not None:
             if not 0 <= q.axis < len(self.shape):
                 raise IRError(
-                    f"quantization axis {q.axis} is outside a tensor of rank {len(self.shape)}"
+                    f"quantization axis {q.axis} is outside a {self.KIND} of rank {len(self.shape)}"
                 )
             if self.shape[q.axis] != len(q.scale):
                 raise IRError(
@@ -218,9 +220,11 @@ class TensorType:
                     f"has size {self.shape[q.axis]}"
                 )
         lo, hi = self.element.min, self.element.max
-        for z in q.zero_point:
-            if not lo <= z <= hi:
-                raise IRError(f"zero point {z} does not fit {self.element}")
+        if not (lo <= min(q.zero_point) and max(q.zero_point) <= hi):
+            bad = next(z for z in q.zero_point if not lo <= z <= hi)
+            raise IRError(f"zero point {bad} does not fit {self.element}")
+
+    KIND: ClassVar[str] = "shaped type"
 
     @property
     def rank(self) -> int:
@@ -248,17 +252,17 @@ class TensorType:
     def is_quantized(self) -> bool:
         return self.quant is not None
 
-    def with_shape(self, shape: Sequence[int]) -> TensorType:
+    def with_shape(self: ShapedT, shape: Sequence[int]) -> ShapedT:
         """Same element type, new shape; per-axis quantization is dropped only if it cannot follow."""
         return attrs.evolve(self, shape=tuple(shape), quant=self.quant if self._quant_fits(shape) else None)
 
-    def with_element(self, element: ElementType) -> TensorType:
-        return TensorType(self.shape, element, None, self.layout)
+    def with_element(self: ShapedT, element: ElementType) -> ShapedT:
+        return attrs.evolve(self, element=element, quant=None)
 
-    def with_quant(self, quant: Quantization | None) -> TensorType:
+    def with_quant(self: ShapedT, quant: Quantization | None) -> ShapedT:
         return attrs.evolve(self, quant=quant)
 
-    def with_layout(self, layout: str | None) -> TensorType:
+    def with_layout(self: ShapedT, layout: Layout | None) -> ShapedT:
         return attrs.evolve(self, layout=layout)
 
     def _quant_fits(self, shape: Sequence[int]) -> bool:
@@ -269,14 +273,98 @@ class TensorType:
         """True when ``array`` is a value of this type (shape and dtype)."""
         return shape_matches(array.shape, self.shape) and array.dtype == self.dtype
 
-    def __str__(self) -> str:
+    def _body(self) -> str:
         dims = "".join("?x" if d == DYNAMIC else f"{d}x" for d in self.shape)
         extra = ""
         if self.quant is not None:
             extra += f", {self.quant}"
         if self.layout is not None:
-            extra += f", layout<{self.layout}>"
-        return f"tensor<{dims}{self.element}{extra}>"
+            extra += f", {self.layout}"
+        return f"{dims}{self.element}{extra}"
+
+
+ShapedT = TypeVar("ShapedT", bound=ShapedType)
+
+
+@attrs.frozen
+class TensorType(ShapedType):
+    """A value-semantic tensor: ``tensor<1x3xf32, quant<...>, #layout<NC>>``."""
+
+    KIND: ClassVar[str] = "tensor"
+
+    def __str__(self) -> str:
+        return f"tensor<{self._body()}>"
+
+
+class MemorySpace(enum.Enum):
+    """Where a buffer lives: host memory, the NPU's DRAM, or the slices' SRAM."""
+
+    HOST = "host"
+    DRAM = "dram"
+    SRAM = "sram"
+
+    @staticmethod
+    def parse(text: str) -> MemorySpace:
+        try:
+            return MemorySpace(text)
+        except ValueError:
+            raise IRError(f"unknown memory space '{text}'; expected host, dram or sram") from None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _address(_: object, __: object, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise IRError(f"buffer address {value!r} is not a byte address (an integer >= 0)")
+
+
+def _slices(value: Sequence[int] | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    s = tuple(int(x) for x in value)
+    if len(s) != 2 or not 0 <= s[0] < s[1]:
+        raise IRError(f"slice range {list(s)} is not [first, end) with 0 <= first < end")
+    return (s[0], s[1])
+
+
+@attrs.frozen
+class BufferType(ShapedType):
+    """A lowered value: a tensor placed in a memory space, optionally at an address.
+
+    ``buffer<1x64x56x56xi8, quant<0.1:2>, #warboy.tiled<...>, sram, addr=4096, slices=0:64>``.
+    ``address`` is a byte address in ``space`` (per slice for SRAM); ``slices`` is the half-open
+    range of SRAM slices the buffer spreads over, and only SRAM buffers have one.
+    """
+
+    space: MemorySpace = attrs.field(kw_only=True)
+    address: int | None = attrs.field(default=None, kw_only=True, validator=_address)
+    slices: tuple[int, int] | None = attrs.field(default=None, kw_only=True, converter=_slices)
+
+    KIND: ClassVar[str] = "buffer"
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.space, MemorySpace):
+            raise IRError(f"buffer memory space {self.space!r} is not host, dram or sram")
+        if self.slices is not None and self.space is not MemorySpace.SRAM:
+            raise IRError(f"a {self.space} buffer has no slice range; only sram buffers do")
+        super().__attrs_post_init__()
+
+    @property
+    def is_placed(self) -> bool:
+        return self.address is not None
+
+    def tensor_type(self) -> TensorType:
+        """The value-semantic type of the same data."""
+        return TensorType(self.shape, self.element, self.quant, self.layout)
+
+    def __str__(self) -> str:
+        text = f"buffer<{self._body()}, {self.space}"
+        if self.address is not None:
+            text += f", addr={self.address}"
+        if self.slices is not None:
+            text += f", slices={self.slices[0]}:{self.slices[1]}"
+        return text + ">"
 
 
 def shape_matches(actual: Sequence[int], declared: Sequence[int]) -> bool:
@@ -286,7 +374,7 @@ def shape_matches(actual: Sequence[int], declared: Sequence[int]) -> bool:
 
 
 def tensor(shape: Sequence[int], element: ElementType | str, quant: Quantization | None = None,
-           layout: str | None = None) -> TensorType:
+           layout: Layout | None = None) -> TensorType:
     """Convenience constructor: ``tensor((1, 3), "f32")``."""
     et = element if isinstance(element, ElementType) else ElementType.parse(element)
     return TensorType(tuple(shape), et, quant, layout)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from furiosa.errors import IRError, VerifyError
+from furiosa.ir.attributes import NamedLayout
 from furiosa.ir.core import AttrKind, Dense, Operation, attribute, op_def, operand, result
 from furiosa.ir.dialects.common import FLOATS
 from furiosa.ir.dialects.onnx.base import Constant, Identity
@@ -48,7 +49,8 @@ def test_type_text() -> None:
     assert str(tensor((1, 3), "f32")) == "tensor<1x3xf32>"
     assert str(tensor((), "i64")) == "tensor<i64>"
     q = Quantization.per_axis([0.5, 0.25], [0, 0], axis=1)
-    assert str(TensorType((3, 2), I8, q, "NC")) == "tensor<3x2xi8, quant<axis=1: 0.5:0, 0.25:0>, layout<NC>>"
+    assert (str(TensorType((3, 2), I8, q, NamedLayout("NC")))
+            == "tensor<3x2xi8, quant<axis=1: 0.5:0, 0.25:0>, #layout<NC>>")
 
 
 @pytest.mark.parametrize(("build", "message"), [
@@ -59,7 +61,9 @@ def test_type_text() -> None:
     (lambda: Quantization((1.0, 2.0), (0, 0), None), "exactly one scale"),
     (lambda: Quantization.per_tensor(float("nan")), "not a positive finite"),
     (lambda: TensorType((2, -3), F32), "negative dimension"),
-    (lambda: TensorType((2,), F32, layout="N/C"), "layout 'N/C'"),
+    (lambda: TensorType((2,), F32, layout=NamedLayout("N/C")), "layout 'N/C'"),
+    (lambda: TensorType((2,), F32, layout="NC"), "not a layout attribute"),
+    (lambda: TensorType((2,), F32, layout=NamedLayout("NCHW")), "4 axes but the shape"),
 ])
 def test_bad_types(build, message: str) -> None:
     with pytest.raises(IRError, match=message):

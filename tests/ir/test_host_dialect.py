@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from furiosa.errors import IRError
+from furiosa.ir.attributes import NHWC, NamedLayout
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects import host
 from furiosa.ir.interpreter import interpret, run_op
@@ -143,7 +144,7 @@ def test_lower_hand_checked_layout() -> None:
     x = np.arange(18, dtype=np.int8).reshape(1, 3, 3, 2)
     t = TensorType(x.shape, I8, Quantization.per_tensor(0.1, 7))
     op, hcw = run_single(lambda v: host.Lower.build(v, height_tile=2, channel_tile=2), x, t)
-    assert op.result.type == TensorType((1, 2, 2, 2, 2, 2), I8, t.quant, "N.Ho.Co.Hi.Ci.W")
+    assert op.result.type == TensorType((1, 2, 2, 2, 2, 2), I8, t.quant, NamedLayout("N.Ho.Co.Hi.Ci.W"))
     # hcw[n, ho, co, hi, ci, w] = x[n, co*2 + ci, ho*2 + hi, w]
     assert hcw[0, 0, 0].tolist() == [[[0, 1], [6, 7]], [[2, 3], [8, 9]]]
     assert hcw[0, 0, 1].tolist() == [[[12, 13], [7, 7]], [[14, 15], [7, 7]]]
@@ -151,7 +152,7 @@ def test_lower_hand_checked_layout() -> None:
     assert hcw[0, 1, 1].tolist() == [[[16, 17], [7, 7]], [[7, 7], [7, 7]]]
     op, hwc = run_single(
         lambda v: host.Lower.build(v, height_tile=2, channel_tile=2, order="HWC"), x, t)
-    assert op.result.type.layout == "N.Ho.Co.Hi.W.Ci"
+    assert op.result.type.layout == NamedLayout("N.Ho.Co.Hi.W.Ci")
     np.testing.assert_array_equal(hwc, hcw.transpose(0, 1, 2, 3, 5, 4))
     # An unquantized tensor pads with 0.
     _, f = run_single(lambda v: host.Lower.build(v, height_tile=2, channel_tile=2),
@@ -211,7 +212,7 @@ def test_quantize_commutes_with_lower() -> None:
     m.append([q_first, lower_q, lower_f, q_last])
     m.set_outputs([lower_q.result, q_last.result], ["a", "b"])
     assert lower_q.result.type == q_last.result.type
-    assert q_last.result.type.layout == "N.Ho.Co.Hi.Ci.W"
+    assert q_last.result.type.layout == NamedLayout("N.Ho.Co.Hi.Ci.W")
     out = interpret(m, {"x": x})
     np.testing.assert_array_equal(out["a"], out["b"])
 
@@ -225,15 +226,16 @@ def test_lower_propagates_dynamic_dims() -> None:
 
 def _lowered(shape: tuple[int, ...], layout: str | None) -> Function:
     m = Function("l")
-    m.add_input("x", TensorType(shape, I8, Quantization.per_tensor(0.1, 0), layout))
+    named = NamedLayout(layout) if layout is not None else None
+    m.add_input("x", TensorType(shape, I8, Quantization.per_tensor(0.1, 0), named))
     return m
 
 
 @pytest.mark.parametrize(("build", "message"), [
     (lambda m: host.Lower.build(m.add_input("x", TensorType((2, 3, 4), F32)), height_tile=2,
                                 channel_tile=2), "N x C x H x W"),
-    (lambda m: host.Lower.build(m.add_input("x", TensorType((1, 2, 4, 4), F32, layout="NHWC")),
-                                height_tile=2, channel_tile=2), "layout NHWC"),
+    (lambda m: host.Lower.build(m.add_input("x", TensorType((1, 2, 4, 4), F32, layout=NHWC)),
+                                height_tile=2, channel_tile=2), "layout #layout<NHWC>"),
     (lambda m: host.Lower.build(m.add_input("x", TensorType(
         (1, 2, 4, 4), I8, Quantization.per_axis([0.1, 0.2], [0, 0], 1))), height_tile=2,
         channel_tile=2), "per-axis"),

@@ -13,7 +13,7 @@ from furiosa.passes.registry import PassRegistry
 
 def register(dialects: DialectRegistry, passes: PassRegistry) -> None:
     """Add the ``warboy`` dialect and the backend's passes."""
-    from furiosa.backend.warboy import dialect, legalize, partition  # noqa: F401  (declares them)
+    from furiosa.backend.warboy import attributes, dialect, legalize, partition  # noqa: F401
 
     dialects.add_dialect("warboy")
     passes.add_pass(legalize.Legalize, partition.Partition)

@@ -4,7 +4,7 @@ Quantize and Dequantize move between float and the NPU's 8-bit integers; Lower a
 move activations between NCHW and the NPU's tiled layouts. A lowered activation is tiled
 over slices by outer height and outer channel: ``N·Ho·Co·Hi·Ci·W`` (order ``HCW``) or
 ``N·Ho·Co·Hi·W·Ci`` (order ``HWC``), with H and C padded up to multiples of the tiles. Its
-type's layout names the axes, e.g. ``layout<N.Ho.Co.Hi.Ci.W>``.
+type's layout names the axes, e.g. ``#layout<N.Ho.Co.Hi.Ci.W>``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from furiosa.errors import IRError
+from furiosa.ir.attributes import NCHW, Layout, NamedLayout
 from furiosa.ir.core import AttrKind, Operation, Value, attribute, op_def, operand, result
 from furiosa.ir.dialects.common import ANY, FLOATS, QUANT_STORAGE
 from furiosa.ir.quantization import ROUNDINGS
@@ -19,9 +20,10 @@ from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
 
 E = ElementType
 
-LOWERED_LAYOUTS = {"HCW": "N.Ho.Co.Hi.Ci.W", "HWC": "N.Ho.Co.Hi.W.Ci"}
-"""Lowering order -> the layout name of the lowered type."""
-LOWERING_ORDERS = {layout: order for order, layout in LOWERED_LAYOUTS.items()}
+LOWERED_LAYOUTS: dict[str, NamedLayout] = {"HCW": NamedLayout("N.Ho.Co.Hi.Ci.W"),
+                                            "HWC": NamedLayout("N.Ho.Co.Hi.W.Ci")}
+"""Lowering order -> the layout of the lowered type."""
+LOWERING_ORDERS: dict[Layout, str] = {layout: order for order, layout in LOWERED_LAYOUTS.items()}
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -97,8 +99,8 @@ class Lower(Operation):
         x = self.type_of("input")
         if x.rank != 4:
             raise self.error(f"operand 'input' must be N x C x H x W, not rank {x.rank}")
-        if x.layout not in (None, "NCHW"):
-            raise self.error(f"operand 'input' has layout {x.layout}; expected NCHW")
+        if x.layout not in (None, NCHW):
+            raise self.error(f"operand 'input' has layout {x.layout}; expected {NCHW}")
         if x.quant is not None and not x.quant.is_per_tensor:
             raise self.error("a per-axis quantized tensor cannot be lowered: channels are tiled")
         if self.height_tile < 1 or self.channel_tile < 1:
@@ -125,10 +127,10 @@ class Unlower(Operation):
     @property
     def order(self) -> str:
         x = self.type_of("input")
-        order = LOWERING_ORDERS.get(x.layout or "")
+        order = LOWERING_ORDERS.get(x.layout) if x.layout is not None else None
         if order is None:
             raise self.error(f"operand 'input' has layout {x.layout}; expected one of "
-                             + ", ".join(LOWERED_LAYOUTS.values()))
+                             + ", ".join(str(v) for v in LOWERED_LAYOUTS.values()))
         return order
 
     def infer_types(self) -> list[TensorType]:
