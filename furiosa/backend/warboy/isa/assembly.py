@@ -31,6 +31,7 @@ from furiosa.backend.warboy.isa.instructions import (
     MemRef,
     Program,
     Space,
+    check_instruction,
     make,
 )
 
@@ -187,7 +188,9 @@ def parse_assembly(text: str, filename: str = "<text>") -> tuple[list[Program], 
             if not blocks:
                 raise ValueError("an instruction comes before any .program directive")
             insts = blocks[-1][1]
-            insts.append(parse_instruction(line, len(insts)))
+            inst = parse_instruction(line, len(insts))
+            check_instruction(inst, len(insts))
+            insts.append(inst)
         except (ValueError, IsaError) as e:
             raise AssemblyError(f"{filename}:{lineno}: {e}") from None
     programs = [Program(name, tuple(ops), tuple(insts)) for name, insts in blocks]
