@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import mmap
 import os
 import struct
@@ -64,7 +65,7 @@ class TensorDesc:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * DType[self.dtype.upper()].itemsize
+        return math.prod(self.shape) * DType[self.dtype.upper()].itemsize
 
     def as_json(self) -> dict[str, object]:
         d: dict[str, object] = {"name": self.name, "dtype": self.dtype, "shape": list(self.shape),
