@@ -251,3 +251,15 @@ def test_wrong_address_and_shape_are_errors_or_wrong_outputs() -> None:
     overlapping = MemRef(Space.SRAM, DType.I8, (4,), mx.address + 2, 0, 64)
     run(machine, make("move.copy", dst=overlapping, src=MemRef(Space.SRAM, DType.I8, (4,), 0x200, 0, 64)))
     assert not np.array_equal(machine.read(mx, "t"), x)
+
+
+def test_exact_matmul_is_exact_beyond_float32_precision() -> None:
+    from furiosa.backend.warboy.simulator.functional import exact_matmul
+
+    rng = np.random.default_rng(8)
+    a = rng.choice(np.array([255, 253, 251, 1], np.float32), size=(3, 4, 5000))
+    b = rng.choice(np.array([127, 125, 3, 1], np.float32), size=(3, 5000, 6))
+    expected = np.einsum("smk,skn->smn", a.astype(np.int64), b.astype(np.int64))
+    np.testing.assert_array_equal(exact_matmul(a, b), expected)
+    # Without chunking float32 would round these sums.
+    assert not np.array_equal(np.matmul(a, b).astype(np.int64), expected)
