@@ -168,6 +168,20 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return total
 
 
+def _shared_run(flat: np.ndarray) -> int:
+    """The largest ``r`` such that slices come in runs of ``r`` identical rows (1 if none)."""
+    n = flat.shape[0]
+    if n == 1:
+        return 1
+    starts = np.flatnonzero(np.any(flat[1:] != flat[:-1], axis=1)) + 1
+    if starts.size == 0:
+        return n
+    r = int(starts[0])
+    if n % r or not np.array_equal(starts, np.arange(r, n, r)):
+        return 1
+    return r
+
+
 def _conv(machine: Machine, inst: Instruction, where: str) -> None:
     x, w, bias = _operands(machine, inst, where, "src", "weights", "bias")
     assert x is not None and w is not None
@@ -190,19 +204,36 @@ def _conv(machine: Machine, inst: Instruction, where: str) -> None:
     _expect(dst.dtype == DType.I32 and dst.logical_shape == (n, m, ho, wo), where,
             f"the destination must be i32 {(m, ho, wo)} per slice, not "
             f"{dst.dtype.text} {dst.shape}")
+    # Slices that hold the same weights (a layer tiled by rows) form one product with their
+    # positions side by side; when the input tiles also repeat with that period (a layer
+    # tiled by rows and output-channel chunks), the whole instruction is one matrix product
+    # per group over the distinct tiles. The same arithmetic, in fewer and larger products.
+    r = _shared_run(w.reshape(n, -1))
+    groups, k, positions, mg = n // r, cg * kh * kw, ho * wo, m // g
+    periodic = groups > 1 and bool(np.array_equal(x[r:], x[:-r]))
+    tiles = x[:r] if periodic else x
     # Padding with the zero point is real zero: centre first, then pad with 0.
-    xc = x.astype(np.float32) - np.float32(int(inst.attr("x_zp")))  # type: ignore[arg-type]
-    wmat = w.astype(np.float32).reshape(n, g, m // g, cg * kh * kw)
+    xc = tiles.astype(np.float32) - np.float32(int(inst.attr("x_zp")))  # type: ignore[arg-type]
+    t = tiles.shape[0]
     if (kh, kw, sh, sw) == (1, 1, 1, 1) and not any((pt, pl, pb, pr)):
-        cols = xc.reshape(n, g, cg, h * wd)  # a 1x1 convolution is a matrix product as it is
+        patches = xc.reshape(t, g, cg, 1, 1, ho, wo)  # a 1x1 convolution needs no im2col
     else:
         xp = np.pad(xc, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
         windows = sliding_window_view(xp, (ekh, ekw), axis=(2, 3))
         windows = windows[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]
-        # (n, g, C/g, Ho, Wo, KH, KW) -> (n, g, C/g·KH·KW, Ho·Wo): im2col over every slice at once.
-        cols = windows.reshape(n, g, cg, ho, wo, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
-        cols = cols.reshape(n, g, cg * kh * kw, ho * wo)
-    acc = exact_matmul(wmat, cols).reshape(n, m, ho, wo)
+        patches = windows.reshape(t, g, cg, ho, wo, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
+    wu = w[::r].astype(np.float32).reshape(groups, g, mg, k)
+    if periodic:
+        # (g, groups·M/g, K) @ (g, K, r·P): im2col of the r distinct tiles only.
+        cols = patches.transpose(1, 2, 3, 4, 0, 5, 6).reshape(g, k, r * positions)
+        acc = exact_matmul(wu.transpose(1, 0, 2, 3).reshape(g, groups * mg, k), cols)
+        acc = acc.reshape(g, groups, mg, r, positions).transpose(1, 3, 0, 2, 4)
+    else:
+        # (groups, g, r·P, K) @ (groups, g, K, M/g): one product per run of shared weights.
+        cols = patches.reshape(groups, r, g, k, positions).transpose(0, 2, 1, 4, 3)
+        acc = exact_matmul(cols.reshape(groups, g, r * positions, k), wu.transpose(0, 1, 3, 2))
+        acc = acc.reshape(groups, g, r, positions, mg).transpose(0, 2, 1, 4, 3)
+    acc = acc.reshape(n, m, ho, wo)
     if bias is not None:
         _expect(bias.shape == (n, m) and bias.dtype == np.int32, where,
                 f"the bias must be i32 ({m},) per slice")

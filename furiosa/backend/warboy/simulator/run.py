@@ -115,6 +115,8 @@ class SimResult:
     outputs: dict[str, np.ndarray]
     report: Report
     trace: list[TraceEvent]
+    machine: Machine | None = None
+    """The final memories, when asked for with ``keep_machine`` (for tests and benchmarks)."""
 
     def chrome_trace(self) -> str:
         """Chrome-trace JSON (opens in Perfetto): one track per engine, times in microseconds."""
@@ -152,8 +154,8 @@ def random_inputs(enf: Enf, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def simulate(enf: Enf, inputs: Mapping[str, np.ndarray],
-             target: TargetSpec | None = None) -> SimResult:
+def simulate(enf: Enf, inputs: Mapping[str, np.ndarray], target: TargetSpec | None = None,
+             keep_machine: bool = False) -> SimResult:
     """Run every NPU program of ``enf`` on ``inputs``; the outputs, a report and the trace."""
     t = target or get_target(enf.header.target)
     machine = Machine(t, enf.header.dram_bytes, enf.header.host_bytes)
@@ -222,4 +224,4 @@ def simulate(enf: Enf, inputs: Mapping[str, np.ndarray],
     for d in enf.header.outputs:
         dtype, shape = _array_for(d)
         outputs[d.name] = machine.host[d.host_address:d.host_address + d.nbytes].view(dtype).reshape(shape).copy()
-    return SimResult(outputs, report, trace)
+    return SimResult(outputs, report, trace, machine if keep_machine else None)

@@ -263,3 +263,24 @@ def test_exact_matmul_is_exact_beyond_float32_precision() -> None:
     np.testing.assert_array_equal(exact_matmul(a, b), expected)
     # Without chunking float32 would round these sums.
     assert not np.array_equal(np.matmul(a, b).astype(np.int64), expected)
+
+
+@pytest.mark.parametrize("target", TARGET_LIST, ids=lambda t: t.name)
+@pytest.mark.parametrize(("length", "periodic", "kernel"), [(4, True, 3), (4, False, 3), (8, True, 1),
+                                                         (2, False, 1)])
+def test_conv_with_weights_shared_across_slices(target: TargetSpec, length: int, periodic: bool,
+                                                kernel: int) -> None:
+    # A layer tiled by rows gives runs of slices with the same weights; tiled by rows and
+    # output-channel chunks, the input tiles also repeat. Both must compute per slice as usual.
+    rng = np.random.default_rng(length)
+    n, c, m = target.slices, 8, 3
+    machine, sram = fresh(target)
+    distinct = _levels(rng, (length, c, 5, 6))
+    x = np.tile(distinct, (n // length, 1, 1, 1)) if periodic else _levels(rng, (n, c, 5, 6))
+    wt = np.repeat(_levels(rng, (n // length, m, c, kernel, kernel), -127, 127), length, axis=0)
+    pads = (kernel // 2,) * 4
+    ref = [conv_reference(x[s], wt[s], (1, 1), (1, 1), pads, 1, 2) for s in range(n)]
+    dst = sram.alloc(ref[0].shape, DType.I32)
+    inst = make("mac.conv", dst=dst, src=sram.put(x), weights=sram.put(wt), pads=pads, x_zp=2)
+    run(machine, inst)
+    np.testing.assert_array_equal(machine.read(dst, "test"), np.stack(ref))
