@@ -244,10 +244,10 @@ def build_enf(layers: list[Layer], data: list[Data], target: TargetSpec) -> tupl
         insts.append(make("dma.load", op=i, deps=wait, dst=sram(0, tl.hs, in_shape, DType.I8, a_in),
                           src=MemRef(Space.DRAM, DType.I8, (tl.hs, *in_shape), x_at)))
         ready = [load]
-        for c in range(1, tl.cs):  # the other channel chunks get the input across slices
+        if tl.cs > 1:  # the other channel chunks get the input tiles across slices
             ready.append(len(insts))
-            insts.append(make("move.copy", op=i, deps=(load,),
-                              dst=sram(c * tl.hs, tl.hs, in_shape, DType.I8, a_in),
+            insts.append(make("move.copy", op=i, deps=(load,), broadcast=1,
+                              dst=sram(tl.hs, tl.hs * (tl.cs - 1), in_shape, DType.I8, a_in),
                               src=sram(0, tl.hs, in_shape, DType.I8, a_in)))
         for c in range(tl.cs):
             ready.append(len(insts))

@@ -242,7 +242,8 @@ OPCODES: tuple[OpcodeSpec, ...] = (
                "replace every 8-bit value by its entry in a 256-entry table"),
     OpcodeSpec(13, "move.copy", Engine.MOVE, (_o("dst", _SRAM), _o("src", _SRAM)),
                (_int("broadcast"),),
-               "copy a tile from one range of slices to another"),
+               "copy a tile from one range of slices to another; broadcast=1 repeats the source "
+               "slices over the destination slices"),
 )
 
 BY_NAME: dict[str, OpcodeSpec] = {s.name: s for s in OPCODES}

@@ -128,13 +128,20 @@ def _copy(machine: Machine, inst: Instruction, where: str) -> None:
             f"source and destination element types differ ({src.dtype.text}, {dst.dtype.text})")
     value = machine.read(src, f"{where} operand 'src'")
     broadcast = "broadcast" in {a.name for a in inst.spec.attributes} and inst.attr("broadcast")
-    if broadcast:
-        # Every destination slice receives the whole source tile.
-        per_slice = src.elements_per_slice * (src.slice_count if src.space == Space.SRAM else 1)
-        _expect(per_slice == dst.elements_per_slice, where,
-                f"a broadcast source of {per_slice} elements does not fill a slice's tile "
-                f"{dst.shape}")
-        value = np.broadcast_to(value.reshape(1, -1), (dst.slice_count, per_slice))
+    if broadcast and src.space == Space.SRAM:
+        # Slice-to-slice broadcast: destination slice i receives source slice i mod (source
+        # slices), so a tile spread over k slices is repeated over every k destination slices.
+        k = src.slice_count
+        _expect(dst.slice_count % k == 0 and src.elements_per_slice == dst.elements_per_slice,
+                where, f"a broadcast of {k} slices of {src.shape} does not tile "
+                f"{dst.slice_count} slices of {dst.shape}")
+        value = np.broadcast_to(value.reshape(1, k, -1), (dst.slice_count // k, k, value[0].size))
+    elif broadcast:
+        # From DRAM: every destination slice receives the whole source tile.
+        _expect(src.elements_per_slice == dst.elements_per_slice, where,
+                f"a broadcast source of {src.elements_per_slice} elements does not fill a "
+                f"slice's tile {dst.shape}")
+        value = np.broadcast_to(value.reshape(1, -1), (dst.slice_count, src.elements_per_slice))
     else:
         _expect(value.size == dst.elements_per_slice * max(dst.slice_count, 1)
                 if dst.space == Space.SRAM else value.size == dst.elements_per_slice, where,
@@ -161,7 +168,7 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     chunk = depth if largest == 0 else max(1, int(_EXACT_F32 // largest))
     if chunk >= depth:
         return np.matmul(a, b).astype(np.int64)
-    total = np.zeros(np.broadcast_shapes(a.shape[:-1] + (1,), b.shape[:-2] + (1, b.shape[-1])),
+    total = np.zeros(np.broadcast_shapes((*a.shape[:-1], 1), (*b.shape[:-2], 1, b.shape[-1])),
                      np.int64)
     for k in range(0, depth, chunk):  # a few chunks per instruction, never per element
         total += np.matmul(a[..., k:k + chunk], b[..., k:k + chunk, :]).astype(np.int64)

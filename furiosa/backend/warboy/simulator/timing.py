@@ -4,10 +4,9 @@ Every parameter is read from the :class:`TargetSpec`; the formulas:
 
 * every instruction: ``issue_cycles`` before its work starts;
 * host link: ``host_link_latency_s · clock + bytes / (host_link_bandwidth / clock)``;
-* DMA: ``dram_latency_cycles + max(dram_bytes / (dram_bandwidth / clock),
-  slice_bytes / sram_access_bytes)``, where the DRAM bytes are the tile's bytes widened to
-  ``dma_alignment`` at both ends and each slice's chunk rounded up to ``dram_bulk_bytes``;
-  a broadcast reads DRAM once;
+* DMA: ``dram_latency_cycles + dram_bytes / (dram_bandwidth / clock)``, where the DRAM bytes
+  are the tile's bytes widened to ``dma_alignment`` at both ends, and each slice's chunk
+  rounded up to ``dram_bulk_bytes``; a broadcast reads DRAM once;
 * MAC arrays (per slice, all slices in parallel): ``warmup_cycles + groups · ⌈M_g / height⌉ ·
   ⌈K / width⌉ · positions`` with ``K`` the reduction depth (``C/g · KH · KW``, or the inner
   dimension of a matrix product) spread over the array's width and the output channels
@@ -75,9 +74,7 @@ def cost(inst: Instruction, t: TargetSpec) -> Cost:
         else:
             chunks = sram.slice_count * _ceil(per_slice, t.dram_bulk_bytes) * t.dram_bulk_bytes
             dram_bytes = max(_dram_span(dram, t.dma_alignment), chunks)
-        transfer = max(_ceil(dram_bytes * t.clock_hz, t.dram_bandwidth),
-                       _ceil(per_slice, t.sram_access_bytes))
-        cycles = issue + t.dram_latency_cycles + transfer
+        cycles = issue + t.dram_latency_cycles + _ceil(dram_bytes * t.clock_hz, t.dram_bandwidth)
         if name == "dma.load":
             return Cost(cycles, dram_read=dram.total_bytes)
         return Cost(cycles, dram_write=dram.total_bytes)

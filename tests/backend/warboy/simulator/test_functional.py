@@ -215,6 +215,11 @@ def test_reduce_and_moves(target: TargetSpec) -> None:
     run(machine, make("move.copy", dst=everywhere, broadcast=1,
                       src=MemRef(Space.SRAM, DType.I8, (3, 8), mx.address, 0, 1)))
     np.testing.assert_array_equal(machine.read(everywhere, "t"), np.broadcast_to(x[:1], x.shape))
+    # Slices [0:4] repeated over every group of 4 slices.
+    repeated = MemRef(Space.SRAM, DType.I8, (3, 8), 0xA000, 0, n)
+    run(machine, make("move.copy", dst=repeated, broadcast=1,
+                      src=MemRef(Space.SRAM, DType.I8, (3, 8), mx.address, 0, 4)))
+    np.testing.assert_array_equal(machine.read(repeated, "t"), np.tile(x[:4], (n // 4, 1, 1)))
 
 
 @pytest.mark.parametrize("target", TARGET_LIST, ids=lambda t: t.name)
