@@ -286,11 +286,9 @@ def unlower(machine_dram: np.ndarray, la: Layer, tl: Tiling, y_at: int) -> np.nd
 # --------------------------------------------------------------------------- measurement
 
 
-def run(repeat: int, seed: int, target_name: str) -> dict[str, object]:
-    layers = resnet50_convs()
-    data = make_data(layers, seed)
-    target = get_target(target_name)
-
+def measure(layers: list[Layer], data: list[Data], target: TargetSpec,
+            repeat: int) -> dict[str, object]:
+    """Run ``layers`` on onnxruntime and on the simulator; outputs compared, walls timed."""
     so = ort.SessionOptions()
     so.add_session_config_entry("session.qdqisint8allowed", "1")
     so.intra_op_num_threads = 1
@@ -321,7 +319,6 @@ def run(repeat: int, seed: int, target_name: str) -> dict[str, object]:
     r = result.report
     sim_wall, ort_wall = min(sim_times), min(ort_times)
     return {
-        "benchmark": "53 ResNet50-v1.5 convolutions, INT8, batch 1",
         "target": target.name, "layers": len(layers),
         "macs": sum(la.macs for la in layers),
         "instructions": len(enf.programs[0].instructions),
@@ -332,10 +329,17 @@ def run(repeat: int, seed: int, target_name: str) -> dict[str, object]:
         "mac_utilisation": round(r.mac_utilisation, 4),
         "dram_read_bytes": r.dram_read_bytes, "dram_write_bytes": r.dram_write_bytes,
         "sram_peak_bytes_per_slice": r.sram_peak_bytes_per_slice,
-        "repeat": repeat, "seed": seed,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
-                   f"onnxruntime {ort.__version__}",
     }
+
+
+def run(repeat: int, seed: int, target_name: str) -> dict[str, object]:
+    layers = resnet50_convs()
+    res: dict[str, object] = {"benchmark": "53 ResNet50-v1.5 convolutions, INT8, batch 1"}
+    res.update(measure(layers, make_data(layers, seed), get_target(target_name), repeat))
+    res.update({"repeat": repeat, "seed": seed,
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
+                           f"onnxruntime {ort.__version__}"})
+    return res
 
 
 def docs_section(res: dict[str, object]) -> str:
