@@ -17,7 +17,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -293,13 +293,13 @@ def parse_enf(data: bytes | bytearray | memoryview | mmap.mmap, name: str = "<by
                (major, minor), size)
 
 
-def _parse_header(raw: bytes, fail) -> Header:  # type: ignore[no-untyped-def]
+def _parse_header(raw: bytes, fail: Callable[[str], EnfError]) -> Header:
     try:
         d = json.loads(raw.decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise fail("malformed: the header is not JSON") from None
     try:
-        def tensor(t: dict) -> TensorDesc:
+        def tensor(t: dict[str, object]) -> TensorDesc:
             desc = TensorDesc(str(t["name"]), str(t["dtype"]), tuple(int(x) for x in t["shape"]),
                               int(t["host_address"]),
                               None if t.get("scale") is None else float(t["scale"]),
@@ -322,7 +322,7 @@ def _parse_header(raw: bytes, fail) -> Header:  # type: ignore[no-untyped-def]
     return h
 
 
-def _parse_op_names(raw: memoryview, fail) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+def _parse_op_names(raw: memoryview, fail: Callable[[str], EnfError]) -> tuple[str, ...]:
     if len(raw) < 4:
         raise fail("malformed: the op-name table is truncated")
     (count,) = struct.unpack("<I", raw[:4])
