@@ -16,7 +16,7 @@ from furiosa.ir.quantization import (
     multiply_by_quantized_multiplier,
     quantize_multiplier,
 )
-from tests.backend.warboy.simulator.conftest import fresh, run
+from tests.backend.warboy.simulator.tiles import fresh, run
 
 TARGET_LIST = list(TARGETS.values())
 f32 = np.float32

@@ -15,7 +15,7 @@ from furiosa.ir.dialects import quant
 from furiosa.ir.interpreter import run_op
 from furiosa.ir.quantization import combined_scale
 from furiosa.ir.types import I8
-from tests.backend.warboy.simulator.conftest import fresh, run
+from tests.backend.warboy.simulator.tiles import fresh, run
 from tests.ir.op_examples.quant import ModuleBuilder, q
 from tests.ir.test_quant_dialect import values_of
 
