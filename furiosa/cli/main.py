@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from furiosa import __version__
-from furiosa.cli import ops, opt
+from furiosa.cli import enf, ops, opt, sim
 from furiosa.errors import FuriosaError, ParseError
 
 
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     opt.add_parser(sub)
     ops.add_parser(sub)
+    enf.add_parser(sub)
+    sim.add_parser(sub)
     return parser
 
 

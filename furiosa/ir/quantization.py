@@ -228,3 +228,33 @@ def lookup_table(fn: Callable[[np.ndarray], np.ndarray], input_quant: Quantizati
     table = np.empty(256, dtype=output_element.dtype)
     table[levels.astype(input_element.dtype).view(np.uint8)] = values
     return table
+
+
+# --------------------------------------------------------------------------- float32 requantization
+#
+# onnxruntime's integer kernels (QLinearConv, QLinearMatMul, QGemm, QLinearGlobalAveragePool) on
+# x86-64 requantize with one float32 multiply, not with a fixed-point multiplier: the int32
+# accumulator (bias already added in int32) is converted to float32, multiplied by the float32
+# combined scale, rounded half to even, offset by the zero point and saturated.
+
+
+def combined_scale(input_scale: float | np.ndarray, weight_scale: float | np.ndarray,
+                   output_scale: float | np.ndarray) -> np.ndarray:
+    """``f32(f32(s_in · s_w) / s_out)``, evaluated left to right in float32 as onnxruntime does."""
+    product = (np.float32(input_scale) * np.asarray(weight_scale, dtype=np.float32))
+    return (product.astype(np.float32) / np.float32(output_scale)).astype(np.float32)
+
+
+def requantize_float32(acc: np.ndarray, scale: np.ndarray | float, zero_point: int,
+                       element: ElementType, low: int | None = None,
+                       high: int | None = None) -> np.ndarray:
+    """``saturate(rint_half_even(f32(acc) · scale) + zero_point)`` over int32 accumulators.
+
+    ``scale`` is float32 and broadcasts against ``acc`` (a per-channel array reshaped to the
+    channel axis). ``low``/``high`` narrow the saturation range (a fused activation).
+    """
+    product = np.asarray(acc).astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    rounded = np.rint(product.astype(np.float32))
+    # Clip in float before the integer cast so that huge values saturate instead of wrapping.
+    stored = np.clip(rounded, -(2.0**40), 2.0**40).astype(np.int64) + int(zero_point)
+    return clamp_to(stored, element, low, high)

@@ -31,11 +31,11 @@ from furiosa.ir.dialects.onnx.base import Identity
 from furiosa.ir.interpreter import interpret
 from furiosa.ir.module import Function
 from furiosa.ir.parser import parse_module
-from furiosa.ir.registry import DialectRegistry
-from tests.registry import DIALECTS as TOOL_DIALECTS
 from furiosa.ir.printer import format_attr, print_module
+from furiosa.ir.registry import DialectRegistry
 from furiosa.ir.types import F32, I8, BufferType, MemorySpace, Quantization, TensorType
 from furiosa.ir.verifier import verify_module, verify_operation
+from tests.registry import DIALECTS as TOOL_DIALECTS
 
 
 @attr_def("test.window")

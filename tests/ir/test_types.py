@@ -15,7 +15,6 @@ from furiosa.ir.core import Dense
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Function
 from furiosa.ir.parser import parse_module
-from tests.registry import DIALECTS
 from furiosa.ir.printer import LITERAL_LIMIT, format_dense, print_module
 from furiosa.ir.types import (
     DYNAMIC,
@@ -29,6 +28,7 @@ from furiosa.ir.types import (
     ShapedType,
     TensorType,
 )
+from tests.registry import DIALECTS
 
 TILED = TiledLayout(TileOrder.HCW, 28, 2, 2, 32, (0, 56))
 

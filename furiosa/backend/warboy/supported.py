@@ -1,6 +1,6 @@
 """The supported-operator table, as data.
 
-One :class:`OperatorRule` per operator of ``shared/spec/warboy.md``. Each constraint is a
+One :class:`OperatorRule` per operator of ``docs/warboy.md``. Each constraint is a
 predicate over an IR op with a sentence for the docs, the reason a user reads when the op
 falls back to the host, and the fix to suggest. The same rules generate
 ``docs/supported-operators.md`` and answer ``furiosa ops``, so the two cannot drift.

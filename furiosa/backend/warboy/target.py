@@ -1,8 +1,9 @@
 """The Warboy target description: every hardware number the compiler uses, in one place.
 
-Facts come from ``shared/spec/warboy.md`` (the vendor's SDK documentation, its MLPerf
-submissions and its compiler hardware file); each field's docstring says where from, or
-says *modelling choice* when the number is the project's own. Nothing else in the code
+Facts come from ``docs/warboy.md`` (the published hardware facts with their public sources:
+the vendor's SDK documentation, its MLPerf submissions and its compiler hardware file); each
+field's metadata says where from, or says *modelling choice* when the number is the project's
+own. Nothing else in the code
 may write a hardware number: the supported-operator table, the cost model and the
 simulator all read a :class:`TargetSpec`.
 """
@@ -27,7 +28,7 @@ class UnknownTargetError(FuriosaError):
 
 
 def fact(value: object, doc: str, source: str) -> Any:
-    """A field holding a published figure; ``source`` says where in shared/spec/warboy.md."""
+    """A field holding a published figure; ``source`` says where in docs/warboy.md."""
     return attrs.field(default=value, metadata={"doc": doc, "source": source})
 
 
@@ -101,6 +102,17 @@ class TargetSpec:
         5e10, "INT8 MACs per second the host sustains on an NPU region's work, which is what "
               "a region returned to the host costs: a 16-core 3 GHz CPU doing about one MAC "
               "per core per cycle on real layers")
+    issue_cycles: int = choice(
+        8, "cycles every instruction spends on its engine before its work starts (decode and "
+           "operand set-up); the hardware file's control delay and hop cycles are of this order")
+    dram_latency_cycles: int = choice(
+        200, "cycles from a DMA request to its first DRAM byte: about 100 ns, typical of LPDDR4X")
+    vector_lanes: int = choice(
+        32, "elements the vector unit of one slice processes per cycle: one MAC-array row of "
+            "accumulators per cycle, so requantizing keeps pace with a convolution")
+    move_bytes_per_cycle: int = choice(
+        16, "bytes per cycle one slice sends across slices: read as the hardware file's fetch "
+            "network width, in bytes")
     tensor_axis_roles: str = choice(
         "NCHW", "axes are named from the end of a shape: width last, then height, channel, "
                 "batch; tensors of rank other than 4 are read the same way")
@@ -155,7 +167,7 @@ def render_markdown() -> str:
         "`furiosa/backend/warboy/target.py` holds every hardware number the compiler uses, one",
         "immutable `TargetSpec` per `--target-npu` value; the supported-operator table, the cost",
         "model and the simulator all read it, and no number is written anywhere else. Published",
-        "figures come from `shared/spec/warboy.md` (the source column says where); the rows",
+        "figures come from [`docs/warboy.md`](warboy.md) (the source column says where); the rows",
         "marked *modelling choice* are the project's own. The description's SHA-256 (`hash()`)",
         "goes into compiler-cache keys and ENF headers.",
         "",
