@@ -40,6 +40,7 @@ from typing import Any
 
 from benchmarks.models import default_zoo_dir, ensure
 from furiosa.backend.warboy.report import analysis_pipeline
+from furiosa.compiler.registry import default_registry
 from furiosa.frontends import load_model
 from furiosa.ir.module import Module
 from furiosa.ir.parser import parse_module
@@ -59,6 +60,7 @@ BATCH = 1
 BEGIN = "<!-- ir:begin -->"
 END = "<!-- ir:end -->"
 MIB = 1024 * 1024
+REGISTRY = default_registry()
 
 
 # ---- the stages: the only functions that call the IR core's entry points
@@ -70,7 +72,7 @@ def _import(path: Path) -> Module:
 
 def _analyse(module: Module) -> Module:
     """The ``furiosa ops`` pipeline (up to partition), in place."""
-    PassManager(analysis_pipeline(TARGET, BATCH)).run(module)
+    PassManager(analysis_pipeline(TARGET, BATCH), registry=REGISTRY.passes).run(module)
     return module
 
 
@@ -79,7 +81,7 @@ def _print(module: Module) -> str:
 
 
 def _parse(text: str) -> Module:
-    return parse_module(text)
+    return parse_module(text, registry=REGISTRY.dialects)
 
 
 def _verify(module: Module) -> None:
@@ -87,7 +89,7 @@ def _verify(module: Module) -> None:
 
 
 def _op_count(module: Module) -> int:
-    return len(module)
+    return sum(len(f) for f in module.functions)
 
 
 # ---- measuring one model (inside a fresh subprocess)

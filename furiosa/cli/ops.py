@@ -31,18 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def table_text() -> str:
-    target = get_target("warboy")
+def table_text(target_name: str = "warboy") -> str:
+    target = get_target(target_name)
     width = max(len(r.operator) for r in RULES)
-    lines = [f"{'operator'.ljust(width)}  condition"]
+    pes = f"{target.pes} PE" + ("s fused" if target.pes > 1 else "")
+    lines = [f"Operators the NPU accelerates on {target.name} ({pes}, {target.slices} slices):", "",
+             f"{'operator'.ljust(width)}  condition"]
     lines += [f"{r.operator.ljust(width)}  {r.condition(target)}" for r in RULES]
     lines.append("")
     lines.append("Anything else runs on the host. The NPU computes INT8 only: float ops run on the host.")
     return "\n".join(lines) + "\n"
 
 
-def table_json() -> list[dict[str, str]]:
-    target = get_target("warboy")
+def table_json(target_name: str = "warboy") -> list[dict[str, str]]:
+    target = get_target(target_name)
     return [{"operator": r.operator, "condition": r.condition(target),
              "fixes": [c.fix.format(t=target) for c in r.constraints]} for r in RULES]
 
@@ -52,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
         raise FuriosaError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.model is None:
         if args.format == "json":
-            json.dump(table_json(), sys.stdout, indent=2)
+            json.dump(table_json(args.target_npu), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            sys.stdout.write(table_text())
+            sys.stdout.write(table_text(args.target_npu))
         return 0
     module = load_model(args.model, input_shapes=input_shapes_from(args))
     report = place(module, args.target_npu, args.batch_size, Path(args.model).name,

@@ -33,6 +33,13 @@ def test_table_without_a_model() -> None:
     assert {row["operator"] for row in rows} >= {"Conv", "Softmax", "Concat", "Resize", "PRelu"}
 
 
+@pytest.mark.parametrize(("target", "heading"), [
+    ("warboy", "on warboy (1 PE, 64 slices)"), ("warboy-2pe", "on warboy-2pe (2 PEs fused, 128 slices)")])
+def test_table_is_for_the_target_asked(target: str, heading: str) -> None:
+    r = furiosa("ops", "--target-npu", target)
+    assert r.returncode == 0 and heading in r.stdout.splitlines()[0]
+
+
 def test_ssd_with_postprocessing(zoo: Path) -> None:
     r = furiosa("ops", str(zoo / "ssd_mobilenet_v1_postprocess.int8.onnx"), "--format", "json")
     assert r.returncode == 0, r.stderr
