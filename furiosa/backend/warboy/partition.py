@@ -15,7 +15,8 @@ constants are data and belong to no region. This pass
    width and a multiple of ``lowering_width_multiple``, and the same rule decides where each
    activation entering or leaving a region is lowered or unlowered.
 
-Attributes written: ``warboy.region`` (the region's number) on every NPU op, ``warboy.lower``
+Then each region is outlined into a function ``@npu_region_k`` that the host function calls
+where the region began. Attributes written: ``warboy.lower``
 / ``warboy.unlower`` on the ops where activations enter / leave a region,
 ``warboy.placement`` (and, on the host, ``warboy.reason`` / ``warboy.fix``) on the edge ops,
 and ``warboy.reason`` / ``warboy.fix`` on every op returned to the host. See
