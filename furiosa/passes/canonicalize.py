@@ -31,16 +31,19 @@ def make_fold_pattern(limit: int) -> RewritePattern:
             return False
         if not all(r.type.is_static and r.type.size <= limit for r in op.results):
             return False
-        args = []
-        for v in op.operands:
-            if v is None:
-                args.append(None)
-                continue
-            c = constant_value(v)
-            if c is None:
-                return False
-            args.append(c)
-        outs = run_op(op, args)
+        static = getattr(op, "static_value", None)
+        outs = static() if static is not None else None
+        if outs is None:
+            # Only ops whose operands come straight from constants: a chain folds one op at a
+            # time through the worklist (each fold re-queues its users), so no query ever
+            # walks a deep ancestry looking for constants.
+            args = []
+            for v in op.operands:
+                c = None if v is None else _constant_operand(v)
+                if v is not None and c is None:
+                    return False
+                args.append(c)
+            outs = run_op(op, args)
         news = []
         for r, a in zip(op.results, outs, strict=True):
             c = Constant.build(value=Dense(a, r.type), loc=op.loc, result_names=[r.name])
@@ -49,6 +52,12 @@ def make_fold_pattern(limit: int) -> RewritePattern:
         return True
 
     return fold
+
+
+def _constant_operand(v: Value) -> np.ndarray | None:
+    """The value of ``v`` when a constant op produces it."""
+    getter = getattr(v.owner, "constant_array", None) if v.owner is not None else None
+    return getter() if getter is not None else None
 
 
 
