@@ -4,6 +4,7 @@ how a value is put into another 8-bit quantization."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,6 @@ DATA_MOVEMENT: tuple[type[Operation], ...] = (
     tn.DepthToSpace, tn.SpaceToDepth, tn.Expand, tn.Tile, tn.Split, tn.Pad, tn.Resize,
     nn.MaxPool, nn.GlobalMaxPool, Identity,
 )
-
 
 
 def owner(v: Value | None, cls: type[Operation] | tuple[type[Operation], ...]) -> Operation | None:
@@ -84,7 +84,6 @@ def _checked(*ops: Operation) -> None:
     """Run the verifier's per-op checks (``build`` infers types but does not call verify_op)."""
     for op in ops:
         verify_operation(op)
-
 
 
 def typed(v: Value | None) -> Value | None:
@@ -153,6 +152,20 @@ def finish(rw: Rewriter, q: Quantize, value: Value, extra: Sequence[Operation] =
     return True
 
 
+# Window attributes that say nothing when every entry has this value: quant ops leave them out.
+_NEUTRAL = {"strides": 1, "dilations": 1, "pads": 0}
+
+
+def _says_nothing(name: str, value: Any) -> bool:
+    neutral = _NEUTRAL.get(name)
+    return neutral is not None and value is not None and \
+        all(v == neutral for v in value)
+
+
+def window(**attributes: object) -> dict[str, object]:
+    """Window attributes for a quant op, those that say nothing left out (None), so that the op
+    is built in its brief form at once rather than rebuilt by ``build_checked``."""
+    return {k: None if _says_nothing(k, v) else v for k, v in attributes.items()}
 
 
 def _tidy(op: Operation) -> Operation:
@@ -163,9 +176,7 @@ def _tidy(op: Operation) -> Operation:
     operands = list(op.operands)
     while operands and operands[-1] is None:
         operands.pop()
-    changes = {name: None for name, neutral in (("strides", 1), ("dilations", 1), ("pads", 0))
-               if getattr(op, name, None) is not None and all(v == neutral
-                                                               for v in getattr(op, name))}
+    changes = {name: None for name in _NEUTRAL if _says_nothing(name, getattr(op, name, None))}
     if len(operands) == len(op.operands) and not changes:
         return op
     return rebuild(op, operands, **changes)

@@ -54,6 +54,7 @@ from furiosa.passes.fold_qdq.common import (
     table_op,
     typed,
     typed_8bit,
+    window,
 )
 from furiosa.passes.fold_qdq.propagate_qdq import PROPAGATE_PATTERNS
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
@@ -156,8 +157,9 @@ def fold_conv(q: Quantize, rw: Rewriter) -> bool:
     except IRError:
         return False
     made = build_checked(new, lambda: qd.Conv.from_scales(
-        x, w, bias, q.quantization, clamp=clamp, loc=conv.loc, strides=win.strides,
-        pads=win.pads_begin + win.pads_end, dilations=win.dilations, group=conv.group))
+        x, w, bias, q.quantization, clamp=clamp, loc=conv.loc, group=conv.group,
+        **window(strides=win.strides, pads=win.pads_begin + win.pads_end,
+                 dilations=win.dilations)))
     return made is not None and finish(rw, q, made.results[0], new)
 
 
@@ -298,8 +300,8 @@ def fold_average_pool(q: Quantize, rw: Rewriter) -> bool:
         return False  # a ceil_mode window past the padding has no quant.AveragePool form
     new: list[Operation] = []
     made = build_checked(new, lambda: qd.AveragePool.build(
-        x, loc=pool.loc, kernel_shape=win.kernel, strides=win.strides,
-        pads=win.pads_begin + win.pads_end, count_include_pad=pool.count_include_pad))
+        x, loc=pool.loc, kernel_shape=win.kernel, count_include_pad=pool.count_include_pad,
+        **window(strides=win.strides, pads=win.pads_begin + win.pads_end)))
     return made is not None and finish(rw, q, made.results[0], new)
 
 
@@ -456,8 +458,8 @@ def fold_max_pool(op: nn.MaxPool | nn.GlobalMaxPool, rw: Rewriter) -> bool:
             return False
         if any(win.extra_end(x.type.shape[2:])):
             return False
-        attributes = {"kernel_shape": win.kernel, "strides": win.strides,
-                      "pads": win.pads_begin + win.pads_end, "dilations": win.dilations}
+        attributes = {"kernel_shape": win.kernel, **window(
+            strides=win.strides, pads=win.pads_begin + win.pads_end, dilations=win.dilations)}
     new: list[Operation] = []
     made = build_checked(new, lambda: qd.MaxPool.build(x, loc=op.loc, **attributes))
     if made is None or made.results[0].type != op.results[0].type:
