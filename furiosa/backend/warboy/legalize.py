@@ -23,6 +23,7 @@ from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Function
+from furiosa.ir.traits import QuantFoldable
 from furiosa.passes.base import FunctionPass, PassContext, option
 
 PLACEMENT = "warboy.placement"
@@ -52,14 +53,19 @@ def decide(op: Operation, target_name: str) -> Verdict:
     if twin_of(op) is None or not all(is_int8(v) for v in data_values(op)):
         others = [v.type.element for v in data_values(op) if not is_int8(v)]
         kinds = ", ".join(sorted({str(e) for e in others})) or "non-INT8 data"
+        foldable = QuantFoldable.of(op)
         if quantized_in_model(op):
             # The model already quantizes this op; quantizing it again changes nothing.
-            return Verdict(verdict.operator, False,
-                           f"'{verdict.operator}' is quantized in the model but has no INT8 form "
-                           f"the NPU runs yet, so it computes on {kinds} on the host", "")
-        # Float data can be quantized; integer data (indices, shapes) belongs on the host.
-        fix = "quantize the model (QDQ ONNX or an INT8 TFLite model)" \
-            if any(e.is_float for e in others) else ""
+            if foldable is None:
+                return Verdict(verdict.operator, False,
+                               f"'{verdict.operator}' is quantized in the model but has no INT8 "
+                               f"form the NPU runs yet, so it computes on {kinds} on the host", "")
+            fix = (f"run fold-qdq before legalize (it makes this op a {foldable.into} when its "
+                   f"quantization allows)")
+        elif any(e.is_float for e in others):
+            fix = "quantize the model (QDQ ONNX or an INT8 TFLite model)"
+        else:
+            fix = ""  # integer data (indices, shapes) belongs on the host
         return Verdict(verdict.operator, False,
                        f"'{verdict.operator}' computes on {kinds}; the NPU computes INT8 only", fix)
     return verdict

@@ -245,6 +245,7 @@ RULES: tuple[OperatorRule, ...] = (
 
 RULES_BY_OPERATOR: dict[str, OperatorRule] = {r.operator: r for r in RULES}
 
+
 def operator_name(op: Operation) -> str:
     """The table row an IR op is checked against: the row its NpuCapable trait names
     (quant.FullyConnected and warboy.FullyConnected stand for Gemm), else the operator its

@@ -104,3 +104,23 @@ def test_an_int8_conv_transpose_is_not_told_to_quantize_the_model() -> None:
     reason, fix = str(op.extra[REASON]), str(op.extra.get(FIX, ""))
     assert "ConvTranspose" in reason and "quantized in the model" in reason
     assert "quantize the model" not in reason and "quantize the model" not in fix
+
+
+def test_an_unfolded_qdq_op_is_told_to_fold_not_to_quantize() -> None:
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    x = _qdq("x", 0.05, 0, nodes, inits)
+    nodes.append(helper.make_node("Sigmoid", [x], ["s"], name="sigmoid"))
+    y = _qdq("s", 1 / 256, -128, nodes, inits)
+    nodes.append(helper.make_node("Identity", [y], ["y"]))
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 8]) for n in ("x", "y")]
+    model = helper.make_model(helper.make_graph(nodes, "qdq_sigmoid", info[:1], info[1:], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    module = import_onnx(model)
+    PassManager("legalize", registry=PASSES).run(module)  # no fold-qdq: Sigmoid stays float
+    op = next(op for f in module.functions for op in f.ops if op.OP_NAME == "onnx.Sigmoid")
+    fix = str(op.extra[FIX])
+    assert "fold-qdq" in fix and "quant.Table" in fix and "quantize the model" not in fix
+    module = import_onnx(model)
+    PassManager("fold-qdq,legalize", registry=PASSES).run(module)
+    assert not any(op.OP_NAME == "onnx.Sigmoid" for f in module.functions for op in f.ops)
