@@ -22,6 +22,7 @@ import attrs
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.module import Function
+from furiosa.ir.traits import only_reads
 from furiosa.passes.base import PassContext
 
 RewriteFn = Callable[[Operation, "Rewriter"], bool]
@@ -88,7 +89,8 @@ class Rewriter:
 
 
 def is_dead(function: Function, op: Operation) -> bool:
-    return op.PURE and not any(r.uses for r in op.results) and not any(
+    """Unused, and erasing it changes no memory (it is pure or only reads)."""
+    return only_reads(op.effects()) and not any(r.uses for r in op.results) and not any(
         o is r for r in op.results for o in function.outputs)
 
 

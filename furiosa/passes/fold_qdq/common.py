@@ -14,25 +14,14 @@ from furiosa.ir.dialects import quant as qd
 from furiosa.ir.dialects.host import Dequantize, Quantize
 from furiosa.ir.dialects.onnx import nn
 from furiosa.ir.dialects.onnx import tensor as tn
-from furiosa.ir.dialects.onnx.base import (
-    Identity,
-)
 from furiosa.ir.quantization import dequantize, quantize
+from furiosa.ir.traits import MovesData
 from furiosa.ir.types import ElementType, Quantization, TensorType
 from furiosa.ir.verifier import verify_operation
 from furiosa.passes.rewrite import Rewriter
 
 E = ElementType
 EIGHT_BIT = (E.I8, E.U8)
-
-
-# Ops that only move, select or repeat elements: they commute with (de)quantization, so they
-# run on the quantized tensor. Operand 0 is the data; the others are index/shape parameters.
-DATA_MOVEMENT: tuple[type[Operation], ...] = (
-    tn.Reshape, tn.Flatten, tn.Squeeze, tn.Unsqueeze, tn.Transpose, tn.Slice, tn.Gather,
-    tn.DepthToSpace, tn.SpaceToDepth, tn.Expand, tn.Tile, tn.Split, tn.Pad, tn.Resize,
-    nn.MaxPool, nn.GlobalMaxPool, Identity,
-)
 
 
 def owner(v: Value | None, cls: type[Operation] | tuple[type[Operation], ...]) -> Operation | None:
@@ -43,8 +32,9 @@ def owner(v: Value | None, cls: type[Operation] | tuple[type[Operation], ...]) -
 
 
 def moves_data(op: Operation) -> bool:
-    """A data-movement op whose result is exactly a rearrangement of its data operand."""
-    if not isinstance(op, DATA_MOVEMENT):
+    """A data-movement op (it declares ``MovesData``: it commutes with (de)quantization, so it
+    runs on the quantized tensor) whose result is exactly a rearrangement of its data operand."""
+    if not op.has_trait(MovesData):
         return False
     if isinstance(op, nn.MaxPool) and len(op.results) != 1:
         return False

@@ -29,7 +29,6 @@ from furiosa.ir.module import Function
 from furiosa.ir.types import ElementType, TensorType
 from furiosa.passes.base import FunctionPass, PassContext
 from furiosa.passes.fold_qdq.common import (
-    DATA_MOVEMENT,
     E,
     is_plain_8bit,
     moves_data,
@@ -336,7 +335,7 @@ def normalize_qlinear_pool(op: oq.QLinearAveragePool | oq.QLinearGlobalAveragePo
     return _normalize(op, rw, build)
 
 
-@pattern(*DATA_MOVEMENT, name="plain-data-movement-normalized")
+@pattern(name="plain-data-movement-normalized")
 def normalize_plain_data_movement(op: Operation, rw: Rewriter) -> bool:
     """A data-movement op on a plain 8-bit tensor of known quantization: DQ -> op -> Q."""
     if not moves_data(op) or len(op.results) != 1 or not op.operands:

@@ -25,7 +25,6 @@ from furiosa.ir.quantization import dequantize, quantize
 from furiosa.ir.types import ElementType, Quantization
 from furiosa.passes.base import FunctionPass, PassContext
 from furiosa.passes.fold_qdq.common import (
-    DATA_MOVEMENT,
     build_checked,
     finish,
     moves_data,
@@ -68,7 +67,7 @@ def _moved_operands(op: Operation, data: Value, new: list[Operation],
     return operands
 
 
-@pattern(*DATA_MOVEMENT, name="dequantizes-sunk")
+@pattern(name="dequantizes-sunk")
 def sink_dequantize(op: Operation, rw: Rewriter) -> bool:
     """op(Dequantize(t)) -> Dequantize(op(t)) for data movement: the op runs on stored values."""
     if not moves_data(op) or not op.operands:
