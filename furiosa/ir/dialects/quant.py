@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import attrs
 import numpy as np
@@ -45,6 +45,7 @@ from furiosa.ir.traits import (
     MovesData,
     NpuCapable,
     conv_macs,
+    conv_transpose_macs,
     matmul_macs,
 )
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
@@ -999,3 +1000,94 @@ class ResizeBilinear(Operation):
 
 Clamped = Conv | MatMul | FullyConnected | Add | Sub | Mul | AveragePool | MaxPool
 """The quant ops with a fused activation clamp (``activation_min``/``activation_max``)."""
+
+
+# --------------------------------------------------------------------------- float references
+
+
+@attrs.define(kw_only=True, eq=False, repr=False)
+class FloatReference(RescalingOp):
+    """An INT8 op computed as onnxruntime computes its unfused QDQ form: every operand
+    dequantized exactly (``(q - zero_point) · scale`` in float32), the float ONNX operator
+    ``FLOAT_OP`` applied in float32 with this op's attributes (the onnx dialect's semantics,
+    i.e. the ONNX reference formulas), and the result quantized to the output's scale and zero
+    point (round half to even, saturated), as QuantizeLinear does."""
+
+    FLOAT_OP: ClassVar[str] = ""
+
+    def float_op(self) -> Operation:
+        """The float op this op stands for, on float32 operands of the same shapes."""
+        from furiosa.ir.core import DECLARED_OPS  # the onnx dialect registers itself on import
+
+        cls = DECLARED_OPS[self.FLOAT_OP]
+        operands = [None if v is None else Value(TensorType(v.type.shape, E.F32))
+                    for v in self.operands]
+        attributes = {k: v for k, v in self.attributes.items()
+                      if k not in ("output_scale", "output_zero_point")}
+        try:
+            return cls.build(*operands, **attributes)
+        except IRError as e:
+            raise self.error(str(e)) from None
+
+    def infer_types(self) -> list[TensorType]:
+        x = self.operands[0]
+        assert x is not None
+        per_tensor_quant(self, self.OPERANDS[0].name)
+        for spec, v in zip(self.OPERANDS, self.operands, strict=False):
+            if v is not None and v.type.quant is None:
+                raise self.error(f"operand '{spec.name}' must be quantized; its type is {v.type}")
+        shape = self.float_op().results[0].type.shape
+        return [self.output_type(shape, x.type.element)]
+
+
+@op_def("quant.ConvTranspose")
+class ConvTranspose(FloatReference):
+    """ConvTranspose as onnxruntime runs an unfused QDQ ConvTranspose: DequantizeLinear of
+    input, weights (int8, per tensor or per output channel) and int32 bias, float32
+    ConvTranspose, QuantizeLinear. The float product is exact for 8-bit operands, so this
+    differs from an int32-accumulating kernel only in the float32 summation order."""
+
+    FLOAT_OP = "onnx.ConvTranspose"
+    TRAITS = (HasMACs(conv_transpose_macs), NpuCapable("ConvTranspose"))
+
+    OPERANDS = (operand("input", QUANT_STORAGE), operand("weights", QUANT_STORAGE),
+                operand("bias", {E.I32}, optional=True))
+    RESULTS = (result("output"),)
+    strides: tuple[int, ...] | None = strides_attr()
+    pads: tuple[int, ...] | None = pads_attr()
+    dilations: tuple[int, ...] | None = dilations_attr()
+    output_padding: tuple[int, ...] | None = attribute(AttrKind.INTS, None, check=_non_negative,
+                                                       check_text=">= 0")
+    group: int = attribute(AttrKind.INT, 1, check=lambda g: g >= 1, check_text=">= 1")
+
+    def infer_types(self) -> list[TensorType]:
+        _spatial_input(self, "input")
+        return super().infer_types()
+
+
+@op_def("quant.LpNormalization")
+class LpNormalization(FloatReference):
+    """x / ||x||_p along ``axis`` (a zero norm gives 0), as onnxruntime runs an unfused QDQ
+    LpNormalization: DequantizeLinear, float32 LpNormalization, QuantizeLinear."""
+
+    FLOAT_OP = "onnx.LpNormalization"
+    TRAITS = (NpuCapable("LpNormalization"),)
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    axis: int = attribute(AttrKind.INT, -1)
+    p: int = attribute(AttrKind.INT, 2, choices=(1, 2))
+
+
+@op_def("quant.ReduceL2")
+class ReduceL2(FloatReference):
+    """sqrt(Σ x²) over ``axes`` (all when absent), as onnxruntime runs an unfused QDQ
+    ReduceL2: DequantizeLinear, float32 ReduceL2, QuantizeLinear."""
+
+    FLOAT_OP = "onnx.ReduceL2"
+    TRAITS = (NpuCapable("ReduceL2"),)
+
+    OPERANDS = (operand("input", QUANT_STORAGE),)
+    RESULTS = (result("output"),)
+    axes: tuple[int, ...] | None = attribute(AttrKind.INTS, None)
+    keepdims: int = attribute(AttrKind.INT, 1, choices=(0, 1))

@@ -300,3 +300,41 @@ def resize_bilinear_align_corners_down() -> Example:
     b = ModuleBuilder("quant_resize_ac", 27)
     x = b.input((2, 1, 6, 6), U8, q(0.05, 128))
     return b.finish(quant.ResizeBilinear.build(x, sizes=(4, 3), align_corners=1))
+
+
+@example("quant.ConvTranspose")
+def conv_transpose_per_channel_bias() -> Example:
+    b = ModuleBuilder("quant_deconv", 28)
+    x = b.input((1, 4, 5, 6), I8, q(0.05, -3))
+    # Weights [C, M/group, k...]: per output channel along axis 1.
+    w_scales = [0.01, 0.02, 0.005]
+    w = b.weights((4, 3, 3, 3), w_scales, axis=1)
+    return b.finish(quant.ConvTranspose.build(
+        x, w, None, strides=(2, 2), pads=(1, 0, 0, 1), output_padding=(1, 0),
+        output_scale=0.1, output_zero_point=4))
+
+
+@example("quant.ConvTranspose")
+def conv_transpose_grouped_u8_bias() -> Example:
+    b = ModuleBuilder("quant_deconv_g", 29)
+    x = b.input((2, 4, 4, 4), U8, q(0.03, 128))
+    w = b.weights((4, 2, 2, 2), [0.02])
+    bias = b.bias(0.03, [0.02], 4)
+    return b.finish(quant.ConvTranspose.build(x, w, bias, strides=(2, 2), group=2,
+                                              output_scale=0.05, output_zero_point=120))
+
+
+@example("quant.LpNormalization")
+def lp_normalization_channels() -> Example:
+    b = ModuleBuilder("quant_lpnorm", 30)
+    x = b.input((2, 6, 3, 4), I8, q(0.05, 2))
+    return b.finish(quant.LpNormalization.build(x, axis=1, output_scale=1 / 128,
+                                                output_zero_point=0))
+
+
+@example("quant.ReduceL2")
+def reduce_l2_width_u8() -> Example:
+    b = ModuleBuilder("quant_reduce_l2", 31)
+    x = b.input((2, 3, 5), U8, q(0.02, 128))
+    return b.finish(quant.ReduceL2.build(x, axes=(-1,), keepdims=0, output_scale=0.05,
+                                         output_zero_point=0))

@@ -18,6 +18,7 @@ from furiosa.ir.dialects.quant import (
     AveragePool,
     Concat,
     Conv,
+    FloatReference,
     FullyConnected,
     MatMul,
     MaxPool,
@@ -32,14 +33,19 @@ from furiosa.ir.dialects.quant import (
     Window,
     activation_bounds,
 )
-from furiosa.ir.interpreter import kernel
+from furiosa.ir.dialects.quant import ConvTranspose as QuantConvTranspose
+from furiosa.ir.dialects.quant import LpNormalization as QuantLpNormalization
+from furiosa.ir.dialects.quant import ReduceL2 as QuantReduceL2
+from furiosa.ir.interpreter import kernel, run_op
 from furiosa.ir.quantization import (
     IDENTITY_MULTIPLIER,
     INT32_MAX,
     INT32_MIN,
     clamp_to,
+    dequantize,
     divide_round_half_away,
     multiply_by_quantized_multiplier,
+    quantize,
     round_half_away,
     wrap_int32,
 )
@@ -408,3 +414,21 @@ def _resize_bilinear(op: ResizeBilinear, x: np.ndarray) -> list[np.ndarray]:
     # Weights total 2^20: divide rounding half away from zero, as the reference does.
     y = np.sign(acc) * ((np.abs(acc) + (1 << 19)) >> 20)
     return [clamp_to(y, t.element)]
+
+
+# ---------------------------------------------------------------- float references
+
+
+@kernel(QuantConvTranspose, QuantLpNormalization, QuantReduceL2)
+def _float_reference(op: FloatReference, *operands: np.ndarray | None) -> list[np.ndarray]:
+    """Dequantize every operand, run the float op's kernel, quantize as QuantizeLinear."""
+    reals = []
+    for v, x in zip(op.operands, operands, strict=True):
+        if v is None or x is None:
+            reals.append(None)
+            continue
+        assert v.type.quant is not None
+        reals.append(dequantize(x, v.type.quant, np.float32))
+    real = run_op(op.float_op(), reals)[0]
+    out = op.results[0].type
+    return [quantize(real, op.output_quant, out.element)]
