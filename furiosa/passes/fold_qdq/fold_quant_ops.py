@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from furiosa.errors import IRError
-from furiosa.ir.core import Dense, Operation, Value, constant_value
+from furiosa.ir.core import DECLARED_OPS, Dense, Operation, Value, constant_value
 from furiosa.ir.dialects import quant as qd
 from furiosa.ir.dialects.host import Dequantize, Quantize
 from furiosa.ir.dialects.onnx import elementwise as ew
@@ -39,6 +39,7 @@ from furiosa.ir.dialects.onnx.base import (
 from furiosa.ir.interpreter import has_kernel, run_op
 from furiosa.ir.module import Function
 from furiosa.ir.quantization import INT32_MAX, INT32_MIN, activation_range
+from furiosa.ir.traits import QuantFoldable
 from furiosa.ir.types import Quantization, TensorType
 from furiosa.passes.base import FunctionPass, PassContext
 from furiosa.passes.fold_qdq.common import (
@@ -443,6 +444,64 @@ def fold_table(q: Quantize, rw: Rewriter) -> bool:
     return table is not None and finish(rw, q, table.results[0], [table])
 
 
+def _foldable(v: Value | None, into: str) -> Operation | None:
+    """The float op producing ``v`` when it declares that fold-qdq turns it into ``into``."""
+    op = v.owner if v is not None else None
+    trait = QuantFoldable.of(op) if op is not None else None
+    return op if trait is not None and trait.into == into else None
+
+
+def _carried_attributes(op: Operation, cls: type[Operation],
+                        implied: tuple[str, ...] = ()) -> dict[str, object] | None:
+    """``op``'s attributes for the quant op class ``cls``: those ``cls`` has, provided every
+    other one is at its default or ``implied`` by the operands (None otherwise: the quant op
+    cannot say it)."""
+    own = attrs.fields_dict(cls)
+    carried: dict[str, object] = {}
+    for name, value in op.attributes.items():
+        if name in implied:
+            continue
+        if name in own:
+            carried[name] = value
+        elif value != attrs.fields_dict(type(op))[name].default:
+            return None
+    return carried
+
+
+@pattern(Quantize, name="float-references-folded")
+def fold_float_reference(q: Quantize, rw: Rewriter) -> bool:
+    """An op whose QuantFoldable names a quant op computed as onnxruntime runs the unfused
+    QDQ form (quant.ConvTranspose, quant.LpNormalization, quant.ReduceL2): its operands'
+    quantized tensors and its attributes carry over, and the op quantizes as the Quantize
+    does (round half to even)."""
+    op = q.operands[0].owner
+    trait = QuantFoldable.of(op) if op is not None else None
+    cls = DECLARED_OPS.get(trait.into) if trait is not None else None
+    if cls is None or not issubclass(cls, qd.FloatReference) or q.rounding != "half_even" or \
+            not q.quantization.is_per_tensor or len(op.results) != 1:
+        return False
+    implied: tuple[str, ...] = ()
+    if isinstance(op, nn.ConvTranspose):
+        # kernel_shape only repeats the weights' spatial shape.
+        if op.kernel_shape is not None and \
+                tuple(op.kernel_shape) != op.operand("W").type.shape[2:]:
+            return False
+        implied = ("kernel_shape",)
+    carried = _carried_attributes(op, cls, implied)
+    if carried is None or len(op.operands) > len(cls.OPERANDS):
+        return False
+    operands: list[Value | None] = [typed_8bit(op.operands[0])]
+    operands += [None if v is None else typed(v) for v in op.operands[1:]]
+    if any(t is None for t, v in zip(operands, op.operands, strict=True) if v is not None):
+        return False
+    new: list[Operation] = []
+    made = build_checked(new, lambda: cls.build(
+        *operands, loc=op.loc, output_scale=q.quantization.scale[0],
+        output_zero_point=q.quantization.zero_point[0], **carried))
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
+
 @pattern(nn.MaxPool, nn.GlobalMaxPool, name="max-pools-folded")
 def fold_max_pool(op: nn.MaxPool | nn.GlobalMaxPool, rw: Rewriter) -> bool:
     """A max pool on an IR-quantized tensor is quant.MaxPool."""
@@ -501,6 +560,7 @@ def fold_quantize_dequantize(q: Quantize, rw: Rewriter) -> bool:
 FOLD_PATTERNS: list[RewritePattern] = [
     fold_quantize_dequantize, fold_conv, fold_gemm, fold_matmul, fuse_activation, fold_table,
     fold_binary, fold_average_pool, fold_mean, fold_concat, fold_max_pool, fold_typed_concat,
+    fold_float_reference,
 ]
 # Sweeps of the greedy driver: each runs the patterns to a fixed point from every op, so more
 # than a few only happen when a fold enables another one the worklist did not revisit.

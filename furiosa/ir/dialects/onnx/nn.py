@@ -163,7 +163,7 @@ class Conv(ConvBase):
 @op_def("onnx.ConvTranspose")
 class ConvTranspose(Operation):
     """Y = transposed convolution (gradient of Conv) of X [N, C, ...] with W [C, M/group, k...]."""
-    TRAITS = (HasMACs(conv_transpose_macs),)
+    TRAITS = (HasMACs(conv_transpose_macs), QuantFoldable("quant.ConvTranspose"))
 
     OPERANDS = (operand("X", FLOATS), operand("W", FLOATS), operand("B", FLOATS, optional=True))
     RESULTS = (result("Y"),)

@@ -139,6 +139,7 @@ class AxesReduction(Reduction):
 @op_def("onnx.ReduceSum")
 class ReduceSum(Reduction):
     """reduced = sum of data over the axes given by the optional constant 'axes' operand."""
+    TRAITS = (QuantFoldable("quant.ReduceSum"),)
 
     OPERANDS = (operand("data", REDUCE_ELEMENTS), operand("axes", {E.I64}, optional=True))
     noop_with_empty_axes: int = attribute(AttrKind.INT, 0, choices=(0, 1))
@@ -191,6 +192,7 @@ class ReduceL1(AxesReduction):
 @op_def("onnx.ReduceL2")
 class ReduceL2(AxesReduction):
     """reduced = sqrt(sum of data^2 over axes)."""
+    TRAITS = (QuantFoldable("quant.ReduceL2"),)
 
 
 @op_def("onnx.ReduceLogSum")
@@ -282,6 +284,7 @@ class AxisSoftmax(Operation):
 @op_def("onnx.Softmax")
 class Softmax(AxisSoftmax):
     """output = e^input / sum of e^input along axis."""
+    TRAITS = (QuantFoldable("quant.Softmax"),)
 
 
 @op_def("onnx.LogSoftmax")
@@ -340,6 +343,7 @@ class InstanceNormalization(Operation):
 @op_def("onnx.LpNormalization")
 class LpNormalization(Operation):
     """output = input / ||input||_p along axis (a zero norm gives 0)."""
+    TRAITS = (QuantFoldable("quant.LpNormalization"),)
 
     OPERANDS = (operand("input", FLOATS),)
     RESULTS = (result("output"),)

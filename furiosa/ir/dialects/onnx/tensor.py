@@ -754,8 +754,9 @@ COORDINATE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "tf_crop_a
 
 @op_def("onnx.Resize")
 class Resize(Operation):
-    """Resize X to ``sizes`` or by ``scales``: nearest, or separable N-D linear/cubic."""
-    TRAITS = (MovesData(), NpuCapable("Resize"))
+    """Resize X to ``sizes`` or by ``scales``: nearest, or separable N-D linear/cubic. Nearest
+    sampling moves data; linear sampling of an INT8 tensor folds into quant.ResizeBilinear."""
+    TRAITS = (MovesData(), NpuCapable("Resize"), QuantFoldable("quant.ResizeBilinear"))
 
     OPERANDS = (operand("X", NUMERIC), operand("roi", FLOATS, optional=True),
                 operand("scales", {E.F32}, optional=True), operand("sizes", I64, optional=True))
