@@ -40,7 +40,7 @@ from furiosa.ir.interpreter import has_kernel, run_op
 from furiosa.ir.module import Function
 from furiosa.ir.quantization import INT32_MAX, INT32_MIN, activation_range
 from furiosa.ir.traits import QuantFoldable
-from furiosa.ir.types import Quantization, TensorType
+from furiosa.ir.types import DYNAMIC, Quantization, TensorType
 from furiosa.passes.base import FunctionPass, PassContext
 from furiosa.passes.fold_qdq.common import (
     EIGHT_BIT,
@@ -130,14 +130,61 @@ def _bias(v: Value, x_scale: float, w_quant: Quantization, channels: int,
     return c.results[0]
 
 
+def _conv_batchnorm(v: Value) -> tuple[nn.Conv, np.ndarray, np.ndarray] | None:
+    """(conv, g, c) when ``v`` is BatchNormalization(Conv(...)) in inference mode with
+    constant parameters and the Conv read only there: the normalization is ``g·y + c`` per
+    output channel."""
+    bn = owner(v, rd.BatchNormalization)
+    if bn is None or len(bn.results) != 1:
+        return None
+    conv = owner(bn.operands[0], nn.Conv)
+    if conv is None or len(conv.results[0].uses) != 1:
+        return None
+    params = [constant_value(bn.operands[i]) for i in range(1, 5)]
+    if any(p is None for p in params):
+        return None
+    scale, beta, mean, var = (np.asarray(p, np.float64).reshape(-1) for p in params)
+    g = scale / np.sqrt(var + bn.epsilon)
+    return conv, g, beta - mean * g
+
+
+def _scaled_weights(w: Value, g: np.ndarray, new: list[Operation]) -> Value | None:
+    """Symmetric int8 weights ``w`` times ``g`` per output channel, exactly: each channel's
+    scale times |g|, its values negated where g is negative (None when -128 would be)."""
+    stored = constant_value(w)
+    q = w.type.quant
+    channels = w.type.shape[0]
+    if stored is None or q is None or g.size not in (1, channels) or not np.all(np.isfinite(g)):
+        return None
+    g = np.broadcast_to(g, (channels,))
+    sign = np.where(g < 0, -1, 1).reshape(channels, *[1] * (w.type.rank - 1))
+    if np.any((stored == E.I8.min) & (sign < 0)):
+        return None
+    scales = np.broadcast_to(np.asarray(q.scale, np.float64), (channels,)) * np.abs(g)
+    # A zero g zeroes the channel; its scale only needs to be positive.
+    values = np.where(g.reshape(sign.shape) == 0, 0, stored.astype(np.int64) * sign)
+    scales = np.where(g == 0, 1.0, scales)
+    c = Constant.of(Dense(values.astype(np.int8), TensorType(w.type.shape, E.I8, Quantization.per_axis(
+        [float(s) for s in scales], [0] * channels, 0))), name=w.name)
+    new.append(c)
+    return c.results[0]
+
+
 @pattern(Quantize, name="convs-folded")
 def fold_conv(q: Quantize, rw: Rewriter) -> bool:
+    """Conv, optionally followed by an inference BatchNormalization (folded exactly into the
+    weight scales and the bias), optionally clamped."""
     if not q.quantization.is_per_tensor:
         return False
     inner, clamp = _split_activation(q.operands[0])
     conv = owner(inner, nn.Conv)
+    affine = None
     if conv is None:
-        return False
+        found = _conv_batchnorm(inner)
+        if found is None:
+            return False
+        conv, g, shift = found
+        affine = (g, shift)
     x = typed_8bit(conv.operand("X"))
     w_typed = typed(conv.operand("W"))
     if x is None or w_typed is None:
@@ -146,11 +193,24 @@ def fold_conv(q: Quantize, rw: Rewriter) -> bool:
     w = _weights(w_typed, 0, new)
     if w is None:
         return False
+    bias_value = conv.operand("B")
+    if affine is not None:
+        w = _scaled_weights(w, affine[0], new)
+        if w is None:
+            return False
+        given = constant_value(bias_value) if bias_value is not None else np.zeros(1)
+        if given is None:
+            return False
+        channels = w.type.shape[0]
+        real = np.broadcast_to(given.astype(np.float64).reshape(-1), (channels,)) * \
+            affine[0] + affine[1]
+        b = Constant.of(Dense(real.astype(np.float32)))
+        new.append(b)
+        bias_value = b.results[0]
     bias = None
-    if conv.operand("B") is not None:
+    if bias_value is not None:
         assert w.type.quant is not None
-        bias = _bias(conv.operand("B"), x.type.quant.scale[0], w.type.quant, w.type.shape[0],
-                     new)
+        bias = _bias(bias_value, x.type.quant.scale[0], w.type.quant, w.type.shape[0], new)
         if bias is None:
             return False
     try:
@@ -502,6 +562,155 @@ def fold_float_reference(q: Quantize, rw: Rewriter) -> bool:
 
 
 
+@pattern(Quantize, name="sums-folded")
+def fold_reduce_sum(q: Quantize, rw: Rewriter) -> bool:
+    """ReduceSum: quant.ReduceSum over the reduced axes, rescaled once."""
+    op = _foldable(q.operands[0], "quant.ReduceSum")
+    if op is None or not q.quantization.is_per_tensor:
+        return False
+    x = typed_8bit(op.operands[0])
+    if x is None:
+        return False
+    try:
+        axes = op.resolve_axes(op.requested_axes(), x.type.rank)
+    except IRError:
+        return False
+    if not axes:
+        return False  # an identity: Quantize(Dequantize(t)) folds it
+    new: list[Operation] = []
+    made = build_checked(new, lambda: qd.ReduceSum.from_scales(
+        x, q.quantization, axes, keepdims=op.keepdims, loc=op.loc))
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
+@pattern(Quantize, name="softmaxes-folded")
+def fold_softmax(q: Quantize, rw: Rewriter) -> bool:
+    """Softmax: quant.Softmax, which writes steps of 1/256 from the element type's minimum;
+    another output quantization is reached through a requantization table."""
+    op = _foldable(q.operands[0], "quant.Softmax")
+    if op is None or not q.quantization.is_per_tensor:
+        return False
+    x = typed_8bit(op.operands[0])
+    if x is None:
+        return False
+    steps = Quantization.per_tensor(qd.SOFTMAX_SCALE, x.type.element.min)
+    new: list[Operation] = []
+    made = build_checked(new, lambda: qd.Softmax.from_scales(x, steps, axis=op.axis,
+                                                             loc=op.loc))
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
+# How ONNX's coordinate modes map onto the integer bilinear resize's two flags.
+_RESIZE_COORDINATES = {"half_pixel": {"half_pixel_centers": 1},
+                       "pytorch_half_pixel": {"half_pixel_centers": 1},
+                       "align_corners": {"align_corners": 1}, "asymmetric": {}}
+
+
+@pattern(Quantize, name="resizes-folded")
+def fold_resize(q: Quantize, rw: Rewriter) -> bool:
+    """A linear Resize of H and W of an N x C x H x W tensor: quant.ResizeBilinear, which
+    interpolates the stored values (nearest sampling moves data and needs no fold)."""
+    op = _foldable(q.operands[0], "quant.ResizeBilinear")
+    if op is None or op.mode != "linear" or op.exclude_outside or \
+            op.coordinate_transformation_mode not in _RESIZE_COORDINATES:
+        return False
+    x = typed_8bit(op.operand("X"))
+    if x is None or x.type.rank != 4:
+        return False
+    shape_in, shape_out = x.type.shape, op.results[0].type.shape
+    if DYNAMIC in (*shape_in, *shape_out) or shape_in[:2] != shape_out[:2]:
+        return False
+    if op.coordinate_transformation_mode == "pytorch_half_pixel" and min(shape_out[2:]) < 2:
+        return False  # pytorch_half_pixel samples 0 for a size-1 output
+    try:
+        scales, _ = op.scales_and_sizes()
+    except IRError:
+        return False
+    # The integer resize steps by in/out; ONNX by 1/scale when scales are given.
+    if scales is not None and any(float(sc) * i != o for sc, i, o in
+                                  zip(scales[2:], shape_in[2:], shape_out[2:], strict=True)):
+        return False
+    new: list[Operation] = []
+    made = build_checked(new, lambda: qd.ResizeBilinear.build(
+        x, loc=op.loc, sizes=tuple(shape_out[2:]),
+        **_RESIZE_COORDINATES[op.coordinate_transformation_mode]))
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
+@pattern(Quantize, name="means-of-two-folded")
+def fold_mean_of_two(q: Quantize, rw: Rewriter) -> bool:
+    """The element-wise Mean of two tensors: quant.Add rescaled for twice the output scale,
+    so the sum comes out halved."""
+    op = _foldable(q.operands[0], "quant.Add")
+    if not isinstance(op, ew.Mean) or len(op.operands) != 2 or \
+            not q.quantization.is_per_tensor:
+        return False
+    a, b = typed_8bit(op.operands[0]), typed_8bit(op.operands[1])
+    if a is None or b is None or a.type.element != b.type.element:
+        return False
+    out = q.quantization
+    twice = Quantization.per_tensor(2 * out.scale[0], out.zero_point[0])
+    new: list[Operation] = []
+
+    def make() -> Operation:
+        add = qd.Add.from_scales(a, b, twice, loc=op.loc)
+        return rebuild(add, add.operands, output_scale=out.scale[0])
+
+    made = build_checked(new, make)
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
+def _channel_slopes(slope: Value, x: TensorType) -> np.ndarray | None:
+    """PRelu's constant slope as one value per channel of the N x C x ... input ``x``."""
+    value = constant_value(slope)
+    if value is None or x.rank < 3 or DYNAMIC in x.shape[1:]:
+        return None
+    channels = x.shape[1]
+    try:
+        full = np.broadcast_to(value.astype(np.float32), (1, *x.shape[1:]))
+    except ValueError:
+        return None
+    per = np.moveaxis(full, 1, 0).reshape(channels, -1)
+    return per[:, 0] if np.all(per == per[:, :1]) else None
+
+
+@pattern(Quantize, name="prelus-folded")
+def fold_prelu(q: Quantize, rw: Rewriter) -> bool:
+    """PRelu with a constant slope per channel: Table(max(x, 0)) + depthwise 1x1 quant.Conv of
+    Table(min(x, 0)) by the slopes, added by quant.Add. Each element has one non-zero term, so
+    it is rounded once, as the float op followed by Quantize is."""
+    op = owner(q.operands[0], ew.PRelu)
+    if op is None or not q.quantization.is_per_tensor or q.to not in EIGHT_BIT:
+        return False
+    x = typed_8bit(op.operands[0])
+    if x is None:
+        return False
+    slopes = _channel_slopes(op.operands[1], x.type)
+    if slopes is None:
+        return False
+    in_q = x.type.quant
+    assert in_q is not None
+    negative = table_op(x, lambda r: np.minimum(r, np.float32(0)), in_q, x.type.element, op.loc)
+    positive = table_op(x, lambda r: np.maximum(r, np.float32(0)), q.quantization,
+                        x.type.element, op.loc, q.rounding)
+    if negative is None or positive is None:
+        return False
+    channels = slopes.size
+    # A weight of ±127 (0 for a zero slope) whose channel scale |slope|/127 gives the slope.
+    stored = (np.sign(slopes) * 127).astype(np.int8).reshape(channels, 1, *[1] * (x.type.rank - 2))
+    scales = [float(abs(s)) / 127 if s != 0 else 1.0 / 127 for s in slopes]
+    w = Constant.of(Dense(stored, TensorType(stored.shape, E.I8, Quantization.per_axis(
+        scales, [0] * channels, 0))))
+    new: list[Operation] = [negative, positive, w]
+    conv = build_checked(new, lambda: qd.Conv.from_scales(
+        negative.results[0], w.results[0], None, q.quantization, group=channels, loc=op.loc))
+    if conv is None:
+        return False
+    made = build_checked(new, lambda: qd.Add.from_scales(positive.results[0], conv.results[0],
+                                                         q.quantization, loc=op.loc))
+    return made is not None and finish(rw, q, made.results[0], new)
+
+
 @pattern(nn.MaxPool, nn.GlobalMaxPool, name="max-pools-folded")
 def fold_max_pool(op: nn.MaxPool | nn.GlobalMaxPool, rw: Rewriter) -> bool:
     """A max pool on an IR-quantized tensor is quant.MaxPool."""
@@ -560,7 +769,8 @@ def fold_quantize_dequantize(q: Quantize, rw: Rewriter) -> bool:
 FOLD_PATTERNS: list[RewritePattern] = [
     fold_quantize_dequantize, fold_conv, fold_gemm, fold_matmul, fuse_activation, fold_table,
     fold_binary, fold_average_pool, fold_mean, fold_concat, fold_max_pool, fold_typed_concat,
-    fold_float_reference,
+    fold_float_reference, fold_reduce_sum, fold_softmax, fold_resize, fold_mean_of_two,
+    fold_prelu,
 ]
 # Sweeps of the greedy driver: each runs the patterns to a fixed point from every op, so more
 # than a few only happen when a fold enables another one the worklist did not revisit.

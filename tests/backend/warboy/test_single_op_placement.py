@@ -30,6 +30,7 @@ class Builder:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
+        self.shapes: dict[str, Sequence[int]] = {}  # outputs ONNX cannot infer (com.microsoft)
 
     def const(self, name: str, array: np.ndarray) -> str:
         self.inits.append(numpy_helper.from_array(np.asarray(array), name))
@@ -51,23 +52,29 @@ class Builder:
         return self.qdq(self.const(name, w), scale)
 
     def op(self, op_type: str, inputs: Sequence[str], scale: float = 0.05, zero: int = 0,
-           outputs: int = 1, domain: str = "", **attributes: object) -> list[str]:
+           outputs: int = 1, domain: str = "", shape: Sequence[int] | None = None,
+           **attributes: object) -> list[str]:
         names = [f"t{len(self.nodes)}_{i}" for i in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=op_type.lower(),
                                            domain=domain, **attributes))
-        return [self.qdq(n, scale, zero) for n in names]
+        dq = [self.qdq(n, scale, zero) for n in names]
+        if shape is not None:
+            self.shapes.update((d, shape) for d in dq)
+        return dq
 
     def model(self, outputs: Sequence[str]) -> onnx.ModelProto:
         outs = []
         for i, o in enumerate(outputs):
             self.nodes.append(helper.make_node("Identity", [o], [f"y{i}"]))
-            outs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None))
+            outs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT,
+                                                      self.shapes.get(o)))
         graph = helper.make_graph(self.nodes, "single_op", self.inputs, [], self.inits)
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
                                                     helper.make_opsetid("com.microsoft", 1)])
         # The outputs' shapes as ONNX infers them.
         inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(m).graph.value_info}
-        m.graph.output.extend(inferred[o.name] for o in outs)
+        m.graph.output.extend(o if o.type.tensor_type.HasField("shape") else inferred[o.name]
+                              for o in outs)
         return m
 
 
@@ -88,7 +95,11 @@ def conv(b: Builder) -> list[str]:
 
 
 def conv_bn(b: Builder) -> list[str]:
-    (c,) = b.op("Conv", [b.input("x", X), b.weight("w", (16, 8, 3, 3))], pads=[1, 1, 1, 1])
+    # Conv then BatchNormalization, quantized after the normalization: the pair is one
+    # quantized convolution, as a model exported for inference gives it.
+    b.nodes.append(helper.make_node("Conv", [b.input("x", X), b.weight("w", (16, 8, 3, 3))],
+                                    ["c"], name="conv", pads=[1, 1, 1, 1]))
+    c = "c"
     n = 16
     params = [b.const(name, v.astype(np.float32)) for name, v in (
         ("gamma", b.rng.uniform(0.5, 1.5, n)), ("beta", b.rng.standard_normal(n)),
@@ -121,7 +132,7 @@ MODELS: dict[str, Callable[[Builder], list[str]]] = {
     "Sigmoid": unary("Sigmoid", 1 / 256, -128), "Softplus": unary("Softplus", 0.03, -128),
     "Tanh": unary("Tanh", 1 / 128), "Exp": unary("Exp", 0.1, -128),
     "Log": unary("Log", 0.05, 0, -128), "Elu": unary("Elu", 0.03),
-    "Erf": unary("Erf", 1 / 128), "Gelu": unary("Gelu", 0.03, domain="com.microsoft"),
+    "Erf": unary("Erf", 1 / 128), "Gelu": unary("Gelu", 0.03, domain="com.microsoft", shape=X),
     "Sqrt": unary("Sqrt", 0.02, -128, -128), "Pow": pow_,
     "Concat": lambda b: b.op("Concat", [b.input("a", X), b.input("b", X)], 0.03, axis=1),
     "Conv": conv,
