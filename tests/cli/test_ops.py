@@ -127,3 +127,26 @@ def test_a_single_supported_op_runs_on_the_npu_unless_small_regions_go_to_the_ho
     r = furiosa("ops", model, "--format", "json", "--host-small-regions")
     ops = {o["name"]: o for o in json.loads(r.stdout)["ops"]}
     assert ops["add"]["placement"] == "host" and "it runs on the host" in ops["add"]["reason"]
+
+
+@pytest.mark.parametrize("row", ["Add", "Conv 1x1", "Softmax"])
+def test_a_single_qdq_op_runs_on_the_npu(row: str, tmp_path: Path) -> None:
+    import onnx
+
+    from tests.backend.warboy.test_single_op_placement import MODELS, Builder
+
+    b = Builder()
+    if row == "Conv 1x1":
+        outputs = b.op("Conv", [b.input("x", (1, 8, 8, 32)), b.weight("w", (16, 8, 1, 1))])
+    else:
+        outputs = MODELS[row](b)
+    path = tmp_path / "single.onnx"
+    onnx.save(b.model(outputs), path)
+    r = furiosa("ops", str(path), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    op_type = row.split()[0]
+    ops = [op for op in json.loads(r.stdout)["ops"] if op["name"] == op_type.lower()]
+    assert ops and all(op["placement"] == "npu" for op in ops), ops
+    text = furiosa("ops", str(path)).stdout
+    line = next(line for line in text.splitlines() if op_type.lower() in line.split())
+    assert "npu" in line.lower(), text

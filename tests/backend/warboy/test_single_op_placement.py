@@ -16,6 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 from furiosa.backend.warboy.report import place
 from furiosa.backend.warboy.supported import RULES
 from furiosa.frontends.onnx.importer import import_onnx
+from furiosa.ir.interpreter import interpret
+from furiosa.passes import PassManager
 from tests.registry import PASSES
 
 X = (1, 8, 8, 32)  # N, C, H, W: width a multiple of 32
@@ -31,6 +33,7 @@ class Builder:
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.shapes: dict[str, Sequence[int]] = {}  # outputs ONNX cannot infer (com.microsoft)
+        self.steps: list[float] = []  # the quantization step of each model output
 
     def const(self, name: str, array: np.ndarray) -> str:
         self.inits.append(numpy_helper.from_array(np.asarray(array), name))
@@ -58,6 +61,7 @@ class Builder:
         self.nodes.append(helper.make_node(op_type, list(inputs), names, name=op_type.lower(),
                                            domain=domain, **attributes))
         dq = [self.qdq(n, scale, zero) for n in names]
+        self.steps += [scale] * outputs
         if shape is not None:
             self.shapes.update((d, shape) for d in dq)
         return dq
@@ -176,8 +180,12 @@ EXTRA: dict[str, tuple[str, Callable[[Builder], list[str]]]] = {
     "Transpose-requantized": ("Transpose", unary("Transpose", 0.05, perm=[0, 1, 3, 2])),
 }
 def _build(make: Callable[[Builder], list[str]]) -> onnx.ModelProto:
+    return _built(make)[0]
+
+
+def _built(make: Callable[[Builder], list[str]]) -> tuple[onnx.ModelProto, Builder]:
     b = Builder()
-    return b.model(make(b))
+    return b.model(make(b)), b
 
 
 def _npu(row: str, make: Callable[[Builder], list[str]]) -> None:
@@ -206,3 +214,28 @@ def test_single_qdq_op_runs_on_the_npu(row: str) -> None:
 @pytest.mark.parametrize("form", sorted(EXTRA))
 def test_further_forms_run_on_the_npu(form: str) -> None:
     _npu(*EXTRA[form])
+
+
+ALL_FORMS = {**{row: make for row, make in MODELS.items()},
+             **{form: make for form, (_, make) in EXTRA.items()}}
+
+
+@pytest.mark.parametrize("form", sorted(ALL_FORMS))
+def test_folding_keeps_values_within_one_step(form: str) -> None:
+    """fold-qdq computes what the unfolded QDQ module computes, within one quantization step
+    of the output, on seeded random inputs."""
+    model, b = _built(ALL_FORMS[form])
+    unfolded = import_onnx(model)
+    folded = unfolded.copy()
+    PassManager("fold-qdq", registry=PASSES).run(folded)
+    rng = np.random.default_rng(7)
+    shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
+              for i in model.graph.input}
+    for _ in range(4):
+        feed = {n: (rng.standard_normal(s) * 1.5).astype(np.float32) for n, s in shapes.items()}
+        before, after = interpret(unfolded, feed), interpret(folded, feed)
+        for i, step in enumerate(b.steps):
+            name = f"y{i}"
+            diff = np.abs(before[name].astype(np.float64) - after[name].astype(np.float64))
+            assert np.rint(diff / step).max(initial=0) <= 1, f"{form}: {name} off by more " \
+                "than one step"
