@@ -1,8 +1,10 @@
 """``fold-quant-ops``: Dequantize -> float op -> Quantize into one quant op.
 
-Rooted at ``host.Quantize``: Conv, MatMul, Gemm, Add, Sub, Mul, AveragePool,
-GlobalAveragePool, ReduceMean, Concat, any element-wise function of one tensor (a 256-entry
-table), Relu/Clip (the producer's activation clamp) become the quant op; MaxPool and Concat on
+Rooted at ``host.Quantize``: Conv (and Conv -> BatchNormalization), MatMul, Gemm, Add, Sub,
+Mul, AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, Softmax, linear Resize, Mean of
+two, PRelu, Concat, any element-wise function of one tensor (a 256-entry table), Relu/Clip
+(the producer's activation clamp) become the quant op; an op whose ``QuantFoldable`` names a
+float reference (ConvTranspose, LpNormalization, ReduceL2) becomes it with its attributes; MaxPool and Concat on
 tensors that are already quantized become quant.MaxPool / quant.Concat; Quantize(Dequantize(t))
 becomes ``t``, or a requantization table when the quantizations differ (a table of
 Quantize(Dequantize(x)) rounds exactly as the float ops; a fixed-point requantization of 8-bit

@@ -178,6 +178,15 @@ EXTRA: dict[str, tuple[str, Callable[[Builder], list[str]]]] = {
     "Mean-elementwise": ("Mean", lambda b: b.op("Mean", [b.input("a", X), b.input("b", X, 0.02)],
                                                 0.03)),
     "Transpose-requantized": ("Transpose", unary("Transpose", 0.05, perm=[0, 1, 3, 2])),
+    "Split-requantized": ("Split", lambda b: b.op("Split", [b.input("x", X)], 0.05, outputs=2,
+                                                  axis=1)),
+    "Pad-requantized": ("Pad", lambda b: b.op("Pad", [b.input("x", X), b.const(
+        "pads", np.array([0, 0, 1, 0, 0, 0, 1, 0], np.int64))], 0.05)),
+    "DepthToSpace-requantized": ("DepthToSpace", unary("DepthToSpace", 0.05, blocksize=2)),
+    "Concat-requantized": ("Concat", lambda b: b.op("Concat", [b.input("a", X),
+                                                               b.input("b", X, 0.02)], 0.05,
+                                                    axis=2)),
+    "Softmax-requantized": ("Softmax", unary("Softmax", 1 / 128, 0, axis=1)),
 }
 def _build(make: Callable[[Builder], list[str]]) -> onnx.ModelProto:
     return _built(make)[0]
