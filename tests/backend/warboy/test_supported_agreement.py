@@ -20,6 +20,7 @@ from furiosa.ir.traits import NpuCapable
 from furiosa.passes import PassManager
 from tests.registry import PASSES
 
+
 def _capable() -> dict[str, NpuCapable]:
     return {name: t for name, cls in sorted(DECLARED_OPS.items())
             if (t := NpuCapable.of(cls)) is not None}
