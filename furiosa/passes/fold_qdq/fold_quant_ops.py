@@ -632,6 +632,15 @@ def fold_resize(q: Quantize, rw: Rewriter) -> bool:
     if scales is not None and any(float(sc) * i != o for sc, i, o in
                                   zip(scales[2:], shape_in[2:], shape_out[2:], strict=True)):
         return False
+    # The integer resize steps in 2^-10 pixels: fold only when every source coordinate is
+    # exact there, since an inexact step drifts by a step of the data across a wide image.
+    flags = _RESIZE_COORDINATES[op.coordinate_transformation_mode]
+    for size_in, size_out in zip(shape_in[2:], shape_out[2:], strict=True):
+        num, den = ((size_in - 1, size_out - 1) if flags.get("align_corners") and size_out > 1
+                    else (size_in, size_out))
+        step, inexact = divmod(num << qd.RESIZE_FRACTION_BITS, den)
+        if inexact or (flags.get("half_pixel_centers") and step % 2):
+            return False
     new: list[Operation] = []
     made = build_checked(new, lambda: qd.ResizeBilinear.build(
         x, loc=op.loc, sizes=tuple(shape_out[2:]),
