@@ -152,7 +152,12 @@ class Node:
         return self.add(op)
 
     def add(self, op: Operation) -> Value:
-        """Verify ``op`` (parameters derived from damaged scales can be out of range) and add it."""
+        """Verify ``op`` (parameters derived from damaged scales can be out of range), add it
+        and return its result."""
+        return self.add_op(op).result
+
+    def add_op(self, op: Operation) -> Operation:
+        """Verify and add ``op``, which may have several results."""
         try:
             verify_operation(op)
         except IRError as e:
@@ -161,7 +166,7 @@ class Node:
             if r.type.is_static:
                 check_size(r.type.shape, f"{self.where}: its result")
         self.graph.module.add(op)
-        return op.result
+        return op
 
     def build(self, make: Callable[[], Operation]) -> Value:
         """Add the op ``make()`` builds (a ``from_scales``-style constructor)."""

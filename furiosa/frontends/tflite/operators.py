@@ -22,9 +22,15 @@ from furiosa.errors import IRError
 from furiosa.frontends.tflite.importer import Converter, Node
 from furiosa.ir.core import Value
 from furiosa.ir.dialects import host, quant
+from furiosa.ir.dialects.onnx import Identity, nn, reduce, tensor
 from furiosa.ir.dialects.onnx import elementwise as ew
-from furiosa.ir.dialects.onnx import nn, reduce, tensor
-from furiosa.ir.quantization import activation_range, round_half_away
+from furiosa.ir.quantization import (
+    activation_range,
+    clamp_to,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    round_half_away,
+)
 from furiosa.ir.types import ElementType, Quantization, TensorType
 
 B = tflite.BuiltinOperator
@@ -691,3 +697,548 @@ def dequantize(node: Node) -> None:
     if x.type.element not in (E.I8, E.U8, E.I32) or x.type.quant is None:
         raise node.unsupported(f"dequantizing {x.type} is not supported")
     node.define(node.emit(host.Dequantize, x, to=E.F32))
+
+
+# --------------------------------------------------------------------------- more element-wise
+
+
+def emit_op(node: Node, cls: type, *operands: Value | None, **attributes: object) -> list[Value]:
+    """Build a multi-result op at this operator's location; its results."""
+    try:
+        op = cls.build(*operands, loc=node.loc, **attributes)
+    except IRError as e:
+        raise node.error(str(e)) from None
+    return list(node.add_op(op).results)
+
+
+def float_only(node: Node, *inputs: int) -> None:
+    """Refuse an operator whose quantized form has no exact IR equivalent."""
+    for i in inputs or (0,):
+        if is_quantized(node, i):
+            raise node.unsupported(f"{node.op.name} on {node.type(i).element} is not supported "
+                                   "(LiteRT's integer kernel has no exact equivalent in the IR); "
+                                   "keep the operator in float")
+
+
+def no_quantization(node: Node, i: int = 0) -> None:
+    """An input that must be a plain (not quantized) tensor."""
+    if node.type(i).quant is not None:
+        raise node.unsupported(f"input '{node.tensor(i).name}' is quantized; {node.op.name} "
+                               "is imported for unquantized tensors only")
+
+
+def same_quantizations(node: Node, inputs: tuple[int, ...]) -> bool:
+    """All ``inputs`` and the output are quantized alike (True) or all float (False): the
+    operator compares or copies stored values, so the quantizations must match."""
+    kinds = {is_quantized(node, i) for i in inputs}
+    elements = {node.type(i).element for i in inputs}
+    if len(kinds) != 1 or len(elements) != 1:
+        raise node.unsupported("its inputs mix element types")
+    quantized = kinds.pop()
+    if quantized:
+        for i in inputs:
+            same_quantization(node, i)
+    return quantized
+
+
+UNARY_FLOAT: dict[int, type] = {B.EXP: ew.Exp, B.LOG: ew.Log, B.SQRT: ew.Sqrt, B.ABS: ew.Abs,
+                                B.NEG: ew.Neg, B.FLOOR: ew.Floor,
+                                B.SIN: ew.Sin, B.COS: ew.Cos,
+                                B.HARD_SWISH: ew.HardSwish}
+
+
+@converts(*UNARY_FLOAT, B.RSQRT, B.SQUARE)
+def unary_float(node: Node) -> None:
+    x = node.value(0)
+    if node.op.code == B.EXP and is_quantized(node) and node.type(0).element is E.I8:
+        # LiteRT's int8/uint8 EXP is a 256-entry table built in float (LUTPopulate).
+        out = node.out_quant()
+        node.define(node.build(lambda: quant.Table.from_function(
+            x, _exp, out, node.out_element(), loc=node.loc)))
+        return
+    float_only(node)
+    if node.op.code == B.RSQRT:
+        y = node.emit(ew.Reciprocal, node.emit(ew.Sqrt, x))
+    elif node.op.code == B.SQUARE:
+        y = node.emit(ew.Mul, x, x)
+    else:
+        y = node.emit(UNARY_FLOAT[node.op.code], x)
+    node.define(y)
+
+
+def _exp(v: np.ndarray) -> np.ndarray:
+    return np.exp(v.astype(np.float64)).astype(np.float32)
+
+
+BINARY_FLOAT: dict[int, type] = {B.DIV: ew.Div, B.POW: ew.Pow, B.MAXIMUM: ew.Max,
+                                 B.MINIMUM: ew.Min}
+
+
+@converts(B.DIV, B.POW, B.SQUARED_DIFFERENCE)
+def binary_float(node: Node) -> None:
+    float_only(node, 0, 1)
+    a, b = node.value(0), node.value(1)
+    clamp = activation(node) if node.op.code == B.DIV else None
+    if node.op.code == B.SQUARED_DIFFERENCE:
+        d = node.emit(ew.Sub, a, b)
+        y = node.emit(ew.Mul, d, d)
+    else:
+        y = node.emit(BINARY_FLOAT[node.op.code], a, b)
+    node.define(float_activation(node, y, clamp))
+
+
+@converts(B.MAXIMUM, B.MINIMUM)
+def maximum(node: Node) -> None:
+    cls = BINARY_FLOAT[node.op.code]
+    a, b = node.value(0), node.value(1)
+    if not same_quantizations(node, (0, 1)):
+        node.define(node.emit(cls, a, b))
+        return
+    # LiteRT compares stored values. Under one quantization that is the maximum of the real
+    # values, and quantizing a dequantized value gives back its stored value exactly.
+    real = node.emit(cls, *(node.emit(host.Dequantize, v, to=E.F32) for v in (a, b)))
+    out = TensorType(real.type.shape, a.type.element, a.type.quant)
+    node.define(node.build(lambda: host.Quantize.to_type(real, out, rounding="half_away",
+                                                         loc=node.loc)))
+
+
+def relu_table(node: Node, positive: float, negative: float, alpha: int = 1) -> np.ndarray:
+    """The 256-entry table of LiteRT's integer LEAKY_RELU, or PRELU with one alpha value:
+    ``out_zp + MultiplyByQuantizedMultiplier(x - in_zp, m_pos)`` for x >= in_zp and
+    ``out_zp + MultiplyByQuantizedMultiplier((x - in_zp) · alpha, m_neg)`` below (``alpha``
+    is PRELU's stored alpha minus its zero point, 1 for LEAKY_RELU). The multipliers are the
+    float32 scale products the kernels' Prepare computes."""
+    q_in, q_out = node.type(0).quant, node.out_quant()
+    element = node.type(0).element
+    levels = np.arange(element.min, element.max + 1, dtype=np.int64)
+    centred = levels - q_in.zero_point[0]
+    try:
+        m_pos, s_pos = quantize_multiplier(positive)
+        m_neg, s_neg = quantize_multiplier(negative)
+        pos = multiply_by_quantized_multiplier(centred, m_pos, s_pos).astype(np.int64)
+        neg = multiply_by_quantized_multiplier(centred * alpha, m_neg, s_neg).astype(np.int64)
+    except IRError as e:
+        raise node.error(str(e)) from None
+    values = clamp_to(np.where(centred >= 0, pos, neg) + q_out.zero_point[0], element)
+    table = np.empty(256, dtype=element.dtype)
+    table[levels.astype(element.dtype).view(np.uint8)] = values
+    return table
+
+
+def emit_table(node: Node, table: np.ndarray) -> Value:
+    out = node.out_quant()
+    return node.emit(quant.Table, node.value(0), table=table, output_scale=out.scale[0],
+                     output_zero_point=out.zero_point[0])
+
+
+@converts(B.LEAKY_RELU)
+def leaky_relu(node: Node) -> None:
+    alpha = float(np.float32(node.options.get("Alpha", 0.0)))
+    if is_quantized(node):
+        if node.out_element() != node.type(0).element:
+            raise node.unsupported("its input and output element types differ")
+        f = np.float32
+        s_in, s_out = f(node.type(0).quant.scale[0]), f(node.out_quant().scale[0])
+        node.define(emit_table(node, relu_table(node, float(s_in / s_out),
+                                                 float(s_in * f(alpha) / s_out))))
+        return
+    node.define(node.emit(ew.LeakyRelu, node.value(0), alpha=alpha))
+
+
+@converts(B.PRELU)
+def prelu(node: Node) -> None:
+    if not is_quantized(node):
+        float_only(node, 1)
+        node.define(node.emit(ew.PRelu, node.value(0), node.value(1)))
+        return
+    alpha_type = node.type(1)
+    alphas = node.const(1)
+    if alpha_type.element != node.type(0).element or alpha_type.quant is None \
+            or not alpha_type.quant.is_per_tensor:
+        raise node.unsupported(f"alpha '{node.tensor(1).name}' must be {node.type(0).element} "
+                               "quantized per tensor")
+    if alphas is None or np.unique(alphas).size != 1:
+        raise node.unsupported(f"alpha '{node.tensor(1).name}' must be one constant value for "
+                               f"a quantized PRELU (LiteRT's kernel requantizes each product "
+                               "in fixed point, which the IR has only as a table)")
+    if node.out_element() != node.type(0).element:
+        raise node.unsupported("its input and output element types differ")
+    if tuple(np.broadcast_shapes(node.type(0).shape, alpha_type.shape)) != node.type(0).shape:
+        raise node.error(f"alpha '{node.tensor(1).name}' does not broadcast to the input")
+    f = np.float32
+    s_in, s_out = f(node.type(0).quant.scale[0]), f(node.out_quant().scale[0])
+    s_alpha = f(alpha_type.quant.scale[0])
+    # LiteRT multiplies by the alpha's stored value minus its zero point before rescaling.
+    alpha_centred = int(alphas.reshape(-1)[0]) - alpha_type.quant.zero_point[0]
+    table = relu_table(node, float(s_in / s_out), float(s_in * s_alpha / s_out),
+                       alpha_centred)
+    node.define(emit_table(node, table))
+
+
+# --------------------------------------------------------------------------- more data movement
+
+
+def axis_of(node: Node, axis: int, rank: int, what: str = "axis") -> int:
+    if not -rank <= axis < rank:
+        raise node.error(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def define_all(node: Node, values: list[Value]) -> None:
+    if len(values) != len(node.op.outputs):
+        raise node.error(f"it computes {len(values)} outputs but lists {len(node.op.outputs)}")
+    for k, v in enumerate(values):
+        node.define(v, k)
+
+
+def split_into(node: Node, x_index: int, axis: int, sizes: list[int]) -> None:
+    x = node.value(x_index)
+    if x.type.quant is not None:
+        for k in range(len(node.op.outputs)):
+            q_out = node.graph.quantization(node.out(k))
+            if q_out != x.type.quant:
+                raise node.unsupported(f"output '{node.out(k).name}' is quantized {q_out} but "
+                                       f"input '{node.tensor(x_index).name}' {x.type.quant}; "
+                                       "the operator copies stored values, so they must match")
+    if len(sizes) == 1:
+        define_all(node, [node.emit(Identity, x)])
+        return
+    define_all(node, emit_op(node, tensor.Split, x, int64_constant(node, sizes), axis=axis))
+
+
+@converts(B.SPLIT)
+def split(node: Node) -> None:
+    rank = node.type(1).rank
+    axis = axis_of(node, int(node.require_const(0, "axis").reshape(-1)[0]), rank)
+    parts = int(node.options.get("NumSplits", 0))
+    dim = node.type(1).shape[axis]
+    if parts < 1 or dim % parts:
+        raise node.error(f"axis {axis} of size {dim} does not split into {parts} equal parts")
+    split_into(node, 1, axis, [dim // parts] * parts)
+
+
+@converts(B.SPLIT_V)
+def split_v(node: Node) -> None:
+    rank = node.type(0).rank
+    axis = axis_of(node, int(node.require_const(2, "axis").reshape(-1)[0]), rank)
+    sizes = [int(v) for v in node.require_const(1, "size splits").reshape(-1)]
+    dim = node.type(0).shape[axis]
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = dim - sum(v for v in sizes if v != -1)
+    if any(v < 0 for v in sizes) or sum(sizes) != dim:
+        raise node.error(f"sizes {sizes} do not split axis {axis} of size {dim}")
+    if any(v == 0 for v in sizes):
+        raise node.unsupported(f"sizes {sizes} make an empty output")
+    split_into(node, 0, axis, sizes)
+
+
+def copies_stored_values(node: Node, i: int = 0) -> None:
+    """A data-movement operator: a quantized output must be quantized like input ``i``."""
+    if is_quantized(node, i):
+        same_quantization(node, i)
+
+
+@converts(B.STRIDED_SLICE)
+def strided_slice(node: Node) -> None:
+    x = node.value(0)
+    shape = x.type.shape
+    rank = len(shape)
+    begin = [int(v) for v in node.require_const(1, "begin").reshape(-1)]
+    end = [int(v) for v in node.require_const(2, "end").reshape(-1)]
+    strides = ([int(v) for v in node.require_const(3, "strides").reshape(-1)]
+               if node.has_input(3) else [1] * len(begin))
+    for name in ("EllipsisMask", "NewAxisMask"):
+        if int(node.options.get(name, 0)):
+            raise node.unsupported(f"its {name[:-4].lower()}_mask "
+                                   f"{int(node.options[name])} is not supported")
+    if not len(begin) == len(end) == len(strides) == rank:
+        raise node.error(f"begin, end and strides must have {rank} values, not {len(begin)}, "
+                         f"{len(end)} and {len(strides)}")
+    copies_stored_values(node)
+    begin_mask = int(node.options.get("BeginMask", 0))
+    end_mask = int(node.options.get("EndMask", 0))
+    shrink = int(node.options.get("ShrinkAxisMask", 0))
+    offset = bool(node.options.get("Offset", False))
+    starts, ends, out_shape = [], [], []
+    for axis in range(rank):
+        step = strides[axis]
+        if step == 0:
+            raise node.error(f"its stride on axis {axis} is 0")
+        dim = shape[axis]
+        if shrink >> axis & 1:
+            # One element, at begin; the axis is dropped.
+            b = begin[axis] + dim if begin[axis] < 0 else begin[axis]
+            if not 0 <= b < dim:
+                raise node.error(f"it takes index {begin[axis]} of axis {axis} of size {dim}")
+            start, stop, step = b, b + 1, 1
+        else:
+            start = None if begin_mask >> axis & 1 else begin[axis]
+            stop = (None if end_mask >> axis & 1
+                    else begin[axis] + end[axis] if offset else end[axis])
+            start, stop, step = slice(start, stop, step).indices(dim)
+        count = len(range(start, stop, step))
+        if count == 0:
+            raise node.unsupported(f"it makes axis {axis} empty")
+        strides[axis] = step
+        starts.append(start)
+        # A stop below 0 (walking backwards past index 0) as the lowest int64: Slice clamps it.
+        ends.append(stop if stop >= 0 else np.iinfo(np.int64).min)
+        if not shrink >> axis & 1:
+            out_shape.append(count)
+    y = node.emit(tensor.Slice, x, int64_constant(node, starts), int64_constant(node, ends),
+                  int64_constant(node, list(range(rank))), int64_constant(node, strides))
+    if shrink:
+        y = node.emit(tensor.Reshape, y, int64_constant(node, out_shape))
+    node.define(y)
+
+
+@converts(B.GATHER)
+def gather(node: Node) -> None:
+    x_type = node.type(0)
+    if int(node.options.get("BatchDims", 0)):
+        raise node.unsupported(f"batch_dims {node.options['BatchDims']} is not supported")
+    axis = axis_of(node, int(node.options.get("Axis", 0)), x_type.rank)
+    copies_stored_values(node)
+    indices = node.const(1)
+    if indices is not None and ((indices < 0) | (indices >= x_type.shape[axis])).any():
+        raise node.error(f"indices '{node.tensor(1).name}' leave axis {axis} of size "
+                         f"{x_type.shape[axis]}")
+    node.define(node.emit(tensor.Gather, node.value(0), node.value(1), axis=axis))
+
+
+def nearest_indices(node: Node, in_size: int, out_size: int, align: bool,
+                    half: bool) -> np.ndarray:
+    """Source index of each output row/column, in float32 as LiteRT's GetNearestNeighbor."""
+    f = np.float32
+    scale = (f(in_size - 1) / f(out_size - 1) if align and out_size > 1
+             else f(in_size) / f(out_size))
+    pos = (np.arange(out_size, dtype=np.float32) + f(0.5 if half else 0.0)) * scale
+    # TfLiteRound rounds half away from zero.
+    idx = round_half_away(pos) if align else np.floor(pos)
+    idx = np.minimum(idx.astype(np.int64), in_size - 1)
+    return np.maximum(idx, 0) if half else idx
+
+
+@converts(B.RESIZE_NEAREST_NEIGHBOR)
+def resize_nearest(node: Node) -> None:
+    x_type = rank4(node)
+    size = node.require_const(1, "size").reshape(-1)
+    if size.size != 2 or (size < 1).any():
+        raise node.error(f"its size {size.tolist()} is not two positive integers")
+    align = bool(node.options.get("AlignCorners", False))
+    half = bool(node.options.get("HalfPixelCenters", False))
+    copies_stored_values(node)
+    # Static shapes: the source rows and columns are known at import; two gathers pick them.
+    y = node.value(0)
+    for axis, out_size in ((1, int(size[0])), (2, int(size[1]))):
+        idx = nearest_indices(node, x_type.shape[axis], out_size, align, half)
+        if out_size != x_type.shape[axis] or (idx != np.arange(out_size)).any():
+            y = node.emit(tensor.Gather, y, int64_constant(node, idx), axis=axis)
+    if y is node.value(0):
+        y = node.emit(Identity, y)
+    node.define(y)
+
+
+@converts(B.DEPTH_TO_SPACE, B.SPACE_TO_DEPTH)
+def depth_to_space(node: Node) -> None:
+    rank4(node)
+    block = int(node.options.get("BlockSize", 0))
+    if block < 1:
+        raise node.error(f"its block size {block} is not positive")
+    copies_stored_values(node)
+    x = transpose(node, node.value(0), TO_NCHW)
+    # TFLite's NHWC channel order (row, column, channel) is ONNX's DCR order.
+    if node.op.code == B.DEPTH_TO_SPACE:
+        y = node.emit(tensor.DepthToSpace, x, blocksize=block, mode="DCR")
+    else:
+        y = node.emit(tensor.SpaceToDepth, x, blocksize=block)
+    node.define(transpose(node, y, TO_NHWC))
+
+
+@converts(B.PACK)
+def pack(node: Node) -> None:
+    count = node.input_count
+    if int(node.options.get("ValuesCount", count)) != count:
+        raise node.error(f"values_count {node.options['ValuesCount']} but {count} inputs")
+    rank = node.type(0).rank
+    axis = axis_of(node, int(node.options.get("Axis", 0)), rank + 1)
+    same_quantizations(node, tuple(range(count)))
+    parts = []
+    for i in range(count):
+        shape = list(node.type(i).shape)
+        shape.insert(axis, 1)
+        parts.append(node.emit(tensor.Reshape, node.value(i), int64_constant(node, shape)))
+    y = parts[0] if count == 1 else node.emit(tensor.Concat, *parts, axis=axis)
+    node.define(y)
+
+
+@converts(B.UNPACK)
+def unpack(node: Node) -> None:
+    x = node.value(0)
+    shape = list(x.type.shape)
+    axis = axis_of(node, int(node.options.get("Axis", 0)), len(shape))
+    num = int(node.options.get("Num", shape[axis]))
+    if num != shape[axis]:
+        raise node.error(f"num {num} but axis {axis} has size {shape[axis]}")
+    if x.type.quant is not None:
+        for k in range(len(node.op.outputs)):
+            if node.graph.quantization(node.out(k)) != x.type.quant:
+                raise node.unsupported(f"output '{node.out(k).name}' is quantized unlike "
+                                       "the input; the operator copies stored values")
+    parts = ([x] if num == 1 else
+             emit_op(node, tensor.Split, x, int64_constant(node, [1] * num), axis=axis))
+    rest = shape[:axis] + shape[axis + 1:]
+    define_all(node, [node.emit(tensor.Reshape, p, int64_constant(node, rest)) for p in parts])
+
+
+# --------------------------------------------------------------------------- more reductions
+
+
+REDUCERS: dict[int, type] = {B.SUM: reduce.ReduceSum, B.REDUCE_MAX: reduce.ReduceMax,
+                             B.REDUCE_MIN: reduce.ReduceMin, B.REDUCE_PROD: reduce.ReduceProd}
+
+
+@converts(*REDUCERS)
+def reducer(node: Node) -> None:
+    x = node.value(0)
+    rank = x.type.rank
+    raw = [int(a) for a in node.require_const(1, "axes").reshape(-1)]
+    axes = tuple(sorted({axis_of(node, a, rank) for a in raw}))
+    if not axes:
+        raise node.unsupported(f"a {node.op.name} over no axes is not supported")
+    keep = int(bool(node.options.get("KeepDims", False)))
+    code = node.op.code
+    if code in (B.REDUCE_MAX, B.REDUCE_MIN):
+        # LiteRT takes the extreme stored value: exact under one quantization.
+        copies_stored_values(node)
+    else:
+        float_only(node)
+    if code == B.SUM:
+        y = node.emit(reduce.ReduceSum, x, int64_constant(node, axes), keepdims=keep)
+    else:
+        y = node.emit(REDUCERS[code], x, axes=axes, keepdims=keep)
+    node.define(y)
+
+
+@converts(B.ARG_MAX, B.ARG_MIN)
+def arg_max(node: Node) -> None:
+    x_type = node.type(0)
+    if x_type.element is not E.F32 and x_type.element not in QUANTIZED:
+        is_quantized(node)
+    axis = axis_of(node, int(node.require_const(1, "axis").reshape(-1)[0]), x_type.rank)
+    # Stored int8/uint8 values order like the real values they stand for.
+    cls = reduce.ArgMax if node.op.code == B.ARG_MAX else reduce.ArgMin
+    y = node.emit(cls, node.value(0), axis=axis, keepdims=0)
+    element = node.out_element()
+    if element not in (E.I32, E.I64):
+        raise node.unsupported(f"output type {element} is not supported (int32 or int64)")
+    if element is E.I32:
+        y = node.emit(ew.Cast, y, to=E.I32)
+    node.define(y)
+
+
+# --------------------------------------------------------------------------- matrix products
+
+
+@converts(B.BATCH_MATMUL)
+def batch_matmul(node: Node) -> None:
+    float_only(node, 0, 1)
+    values = []
+    for i, key in ((0, "AdjX"), (1, "AdjY")):
+        v = node.value(i)
+        if v.type.rank < 2:
+            raise node.error(f"input '{node.tensor(i).name}' has rank {v.type.rank}; expected "
+                             "at least 2")
+        if node.options.get(key, False):
+            perm = (*range(v.type.rank - 2), v.type.rank - 1, v.type.rank - 2)
+            v = transpose(node, v, perm)
+        values.append(v)
+    node.define(node.emit(nn.MatMul, *values))
+
+
+@converts(B.TRANSPOSE_CONV)
+def transpose_conv(node: Node) -> None:
+    float_only(node, 2)
+    x_type = rank4(node, 2)
+    out_shape = [int(v) for v in node.require_const(0, "output shape").reshape(-1)]
+    weights = float_weights(node, 1, "filter")
+    if weights.ndim != 4 or len(out_shape) != 4:
+        raise node.error("its filter and output shape must have 4 dimensions")
+    out_channels, kh, kw, in_channels = weights.shape
+    if in_channels != x_type.shape[3] or out_shape[3] != out_channels \
+            or out_shape[0] != x_type.shape[0]:
+        raise node.error(f"filter {list(weights.shape)} does not fit input "
+                         f"{list(x_type.shape)} and output shape {out_shape}")
+    sh, sw = int(node.options.get("StrideH", 1)), int(node.options.get("StrideW", 1))
+    if sh < 1 or sw < 1:
+        raise node.error(f"its strides {sh}x{sw} are not positive")
+    pads_begin, pads_end, extra = [], [], []
+    for size, out, k, s in ((x_type.shape[1], out_shape[1], kh, sh),
+                            (x_type.shape[2], out_shape[2], kw, sw)):
+        # The padding of the convolution this one transposes (from the output's size).
+        begin, _ = spatial_padding(node, out, k, s, 1)
+        full = (size - 1) * s + k  # every contribution, before cropping
+        end = full - begin - out
+        if end < 0:
+            # Rows past every contribution get only the bias: ONNX's output_padding.
+            if -end >= s:
+                raise node.unsupported(f"output size {out} is larger than the transposed "
+                                       f"convolution reaches ({full - begin})")
+            extra.append(-end)
+            end = 0
+        else:
+            extra.append(0)
+        pads_begin.append(begin)
+        pads_end.append(end)
+    clamp = activation(node)
+    w = node.constant(np.ascontiguousarray(weights.transpose(3, 0, 1, 2)), None,
+                      node.tensor(1).name)
+    bias = float_bias(node, 3, out_channels)
+    x = transpose(node, node.value(2), TO_NCHW)
+    attrs: dict[str, object] = {"kernel_shape": (kh, kw), "strides": (sh, sw),
+                                "pads": (*pads_begin, *pads_end)}
+    if any(extra):
+        attrs["output_padding"] = tuple(extra)
+    y = node.emit(nn.ConvTranspose, x, w, bias, **attrs)
+    y = float_activation(node, y, clamp)
+    node.define(transpose(node, y, TO_NHWC))
+
+
+# --------------------------------------------------------------------------- selection and casts
+
+
+@converts(B.SELECT, B.SELECT_V2)
+def select(node: Node) -> None:
+    cond = node.value(0)
+    if cond.type.element is not E.BOOL:
+        raise node.error(f"condition '{node.tensor(0).name}' is {cond.type.element}, not bool")
+    same_quantizations(node, (1, 2))
+    x_type = node.type(1)
+    if node.op.code == B.SELECT and cond.type.rank == 1 and x_type.rank > 1:
+        # SELECT's rank-1 condition picks whole slices along the first axis.
+        cond = node.emit(tensor.Reshape, cond,
+                         int64_constant(node, (cond.type.shape[0],) + (1,) * (x_type.rank - 1)))
+    node.define(node.emit(ew.Where, cond, node.value(1), node.value(2)))
+
+
+@converts(B.CAST)
+def cast(node: Node) -> None:
+    no_quantization(node)
+    element = node.out_element()
+    if node.graph.quantization(node.out()) is not None:
+        raise node.unsupported(f"output '{node.out().name}' is quantized; CAST is imported for "
+                               "unquantized tensors only")
+    node.define(node.emit(ew.Cast, node.value(0), to=element))
+
+
+@converts(B.FILL)
+def fill(node: Node) -> None:
+    dims = [int(d) for d in node.require_const(0, "dims").reshape(-1)]
+    if any(d < 1 for d in dims):
+        raise node.error(f"its dims {dims} are not positive")
+    value = node.value(1)
+    if value.type.rank != 0 and value.type.shape != (1,):
+        raise node.error(f"value '{node.tensor(1).name}' is not a scalar")
+    if value.type.quant is not None:
+        same_quantization(node, 1)
+    node.define(node.emit(tensor.Expand, value, int64_constant(node, dims)))
