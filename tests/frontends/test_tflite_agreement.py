@@ -79,11 +79,12 @@ def compare(got: np.ndarray, want: np.ndarray, what: str, step: int = 0) -> None
 
 
 def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0,
-          positive: bool = False) -> None:
+          positive: bool = False, all_levels: bool = False) -> None:
     """Import, verify, and compare with LiteRT's reference kernels (exact), its optimized
     kernels (``optimized_step``) and its default set-up with XNNPACK (one step).
     ``positive`` feeds float inputs their absolute values (plus a margin), for operators
-    defined on positive numbers only."""
+    defined on positive numbers only; ``all_levels`` feeds 8-bit inputs every stored value
+    (shuffled, repeated to the input's size), for operators imported as lookup tables."""
     data = model.build()
     module = import_tflite(data)
     verify_module(module)
@@ -95,6 +96,14 @@ def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0,
     if positive:
         feeds = {k: np.abs(v) + np.float32(0.1) if v.dtype.kind == "f" else v
                  for k, v in feeds.items()}
+    if all_levels:
+        rng = np.random.default_rng(seed)
+        for k, v in feeds.items():
+            if v.dtype in (np.int8, np.uint8):
+                info = np.iinfo(v.dtype)
+                levels = rng.permutation(np.arange(info.min, int(info.max) + 1)).astype(v.dtype)
+                assert v.size >= levels.size, f"input {k} is too small to hold every level"
+                feeds[k] = np.resize(levels, v.shape)
     got = interpret(module, feeds)
     for resolver, step in ((REFERENCE, 0), (OPTIMIZED, optimized_step), (DEFAULT, 1)):
         want = run_litert(data, feeds, resolver)
@@ -858,14 +867,14 @@ def test_prelu_float(case: str) -> None:
 
 @pytest.mark.parametrize(("dtype", "alpha_value"), [(np.int8, 50), (np.int8, -90),
                                                     (np.uint8, 200)], ids=["i8", "i8_neg", "u8"])
-@pytest.mark.parametrize("shape", [(1, 5, 7, 3), (13,)], ids=["rank4", "odd_rank1"])
+@pytest.mark.parametrize("shape", [(1, 9, 11, 3), (263,)], ids=["rank4", "odd_rank1"])
 def test_prelu_quantized_one_alpha(dtype: type, alpha_value: int, shape: tuple[int, ...]) -> None:
     q = I8 if dtype == np.int8 else U8
     alpha = const("alpha", np.full((shape[-1],), alpha_value, dtype), scale=0.004,
                   zero_point=3 if dtype == np.int8 else 128)
     out = {"scale": 0.03, "zero_point": 5 if dtype == np.int8 else 120}
     model = op_model(OP.PRELU, [In("x", shape, dtype, q), alpha], [In("y", shape, dtype, out)])
-    check(model)
+    check(model, all_levels=True)
     assert "quant.Table" in ops_in(model.build())
 
 
@@ -876,10 +885,10 @@ def test_prelu_quantized_one_alpha(dtype: type, alpha_value: int, shape: tuple[i
 @pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
 def test_leaky_relu(dtype: type, q: dict, alpha: float, out: dict) -> None:
     out = out if dtype != np.uint8 else {"scale": out["scale"], "zero_point": 128}
-    model = op_model(OP.LEAKY_RELU, [In("x", (2, 5, 3), dtype, q)],
-                     [In("y", (2, 5, 3), dtype, out if dtype != np.float32 else {})],
+    model = op_model(OP.LEAKY_RELU, [In("x", (2, 9, 15), dtype, q)],
+                     [In("y", (2, 9, 15), dtype, out if dtype != np.float32 else {})],
                      "LeakyReluOptions", version=2, Alpha=alpha)
-    check(model)
+    check(model, all_levels=True)
 
 
 # --------------------------------------------------------------------------- unary and binary
@@ -903,8 +912,8 @@ def test_unary_float(name: str, shape: tuple[int, ...]) -> None:
     (np.int8, {"scale": 0.01, "zero_point": 20}, {"scale": 0.004, "zero_point": -128}),
 ], ids=["i8", "i8_fine"])
 def test_exp_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
-    model = op_model(OP.EXP, [In("x", (3, 11), dtype, in_q)], [In("y", (3, 11), dtype, out_q)])
-    check(model)
+    model = op_model(OP.EXP, [In("x", (3, 91), dtype, in_q)], [In("y", (3, 91), dtype, out_q)])
+    check(model, all_levels=True)
     assert "quant.Table" in ops_in(model.build())
 
 
@@ -1189,3 +1198,16 @@ def test_fill(dims: tuple, dtype: type, q: dict) -> None:
     model = op_model(OP.FILL, [const("dims", np.array(dims, np.int32)), In("v", (), dtype, q)],
                      [In("y", dims, dtype, q)], version=2 if dtype == np.float32 else 3)
     check(model)
+
+
+@pytest.mark.parametrize(("dtype", "in_q", "out_q"), [
+    (np.int8, {"scale": 0.05, "zero_point": -3}, {"scale": 0.04, "zero_point": -60}),
+    (np.int8, {"scale": 0.2, "zero_point": 10}, {"scale": 0.15, "zero_point": -100}),
+    (np.int8, {"scale": 0.003, "zero_point": 0}, {"scale": 0.004, "zero_point": -20}),
+    (np.uint8, {"scale": 0.06, "zero_point": 128}, {"scale": 0.05, "zero_point": 30}),
+], ids=["i8", "i8_wide", "i8_fine", "u8"])
+def test_hard_swish_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.HARD_SWISH, [In("x", (3, 5, 19), dtype, in_q)],
+                     [In("y", (3, 5, 19), dtype, out_q)])
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())

@@ -750,6 +750,11 @@ UNARY_FLOAT: dict[int, type] = {B.EXP: ew.Exp, B.LOG: ew.Log, B.SQRT: ew.Sqrt, B
 @converts(*UNARY_FLOAT, B.RSQRT, B.SQUARE)
 def unary_float(node: Node) -> None:
     x = node.value(0)
+    if node.op.code == B.HARD_SWISH and is_quantized(node):
+        if node.out_element() != x.type.element:
+            raise node.unsupported("its input and output element types differ")
+        node.define(emit_table(node, hard_swish_table(node)))
+        return
     if node.op.code == B.EXP and is_quantized(node) and node.type(0).element is E.I8:
         # LiteRT's int8/uint8 EXP is a 256-entry table built in float (LUTPopulate).
         out = node.out_quant()
@@ -1242,3 +1247,71 @@ def fill(node: Node) -> None:
     if value.type.quant is not None:
         same_quantization(node, 1)
     node.define(node.emit(tensor.Expand, value, int64_constant(node, dims)))
+
+
+# --------------------------------------------------------------------------- int8 HARD_SWISH
+
+
+def _i16(x: np.ndarray) -> np.ndarray:
+    """Saturate to int16 (kept as int64)."""
+    return np.clip(x, -(1 << 15), (1 << 15) - 1)
+
+
+def _rounding_doubling_high_mul16(a: np.ndarray, b: int) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int16."""
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    t = ab + nudge
+    high = np.where(t >= 0, t >> 15, -((-t) >> 15))  # C++ division truncates toward zero
+    return np.where((a == -(1 << 15)) & (b == -(1 << 15)), (1 << 15) - 1, high)
+
+
+def _rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def _int16_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier, then DownScaleInt32ToInt16Multiplier."""
+    m, shift = quantize_multiplier(real)
+    if m >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1, shift
+    return (m + (1 << 15)) >> 16, shift
+
+
+def hard_swish_table(node: Node) -> np.ndarray:
+    """The 256-entry table of LiteRT's integer HARD_SWISH reference kernel: int16 fixed point,
+    with its multipliers from the float32 scales as the kernel's Prepare derives them."""
+    q_in, q_out = node.type(0).quant, node.out_quant()
+    element = node.type(0).element
+    f = np.float32
+    hires = f(1.0 / 128.0) * f(q_in.scale[0])
+    try:
+        out_m, out_exp = _int16_multiplier(float(hires / f(q_out.scale[0])))
+        relu_m, relu_exp = _int16_multiplier(float(hires / f(3.0 / 32768.0)))
+    except IRError as e:
+        raise node.error(str(e)) from None
+    if out_exp > 0:
+        raise node.unsupported(f"output scale {q_out.scale[0]:g} is too small for input scale "
+                               f"{q_in.scale[0]:g} (LiteRT's kernel requires a right shift)")
+    levels = np.arange(element.min, element.max + 1, dtype=np.int64)
+    hires_value = (levels - q_in.zero_point[0]) * 128
+    preshift_out = _rounding_doubling_high_mul16(hires_value, out_m)
+    reluish = hires_value
+    if relu_exp > 0:
+        reluish = _i16(reluish << (relu_exp - 1))
+    reluish = _rounding_doubling_high_mul16(reluish, relu_m)
+    if relu_exp > 0:
+        reluish = _i16(reluish << 1)
+    if relu_exp < 0:
+        reluish = _rounding_divide_by_pot(reluish, -relu_exp)
+    reluish = (reluish + (1 << 15)) >> 1
+    product = reluish * preshift_out
+    # SaturatingDoublingHighMul: no rounding nudge, truncation toward zero.
+    high = np.where(product >= 0, product >> 15, -((-product) >> 15))
+    high = np.where((reluish == -(1 << 15)) & (preshift_out == -(1 << 15)), (1 << 15) - 1, high)
+    out = _rounding_divide_by_pot(high, -out_exp) + q_out.zero_point[0]
+    table = np.empty(256, dtype=element.dtype)
+    table[levels.astype(element.dtype).view(np.uint8)] = clamp_to(out, element)
+    return table
