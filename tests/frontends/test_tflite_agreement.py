@@ -878,6 +878,26 @@ def test_prelu_quantized_one_alpha(dtype: type, alpha_value: int, shape: tuple[i
     assert "quant.Table" in ops_in(model.build())
 
 
+@pytest.mark.parametrize(("dtype", "q", "out"), [
+    (np.int8, I8, {"scale": 0.03, "zero_point": 5}),
+    (np.uint8, U8, {"scale": 0.03, "zero_point": 120})], ids=["i8", "u8"])
+@pytest.mark.parametrize(("shape", "alpha_shape"), [((1, 8, 11, 5), (1, 1, 5)),
+                                                    ((2, 7, 3, 9), (7, 1, 1)),
+                                                    ((4, 97), (4, 1))],
+                         ids=["channels", "rows", "rank2"])
+def test_prelu_quantized_per_channel(dtype: type, q: dict, out: dict, shape: tuple,
+                                     alpha_shape: tuple) -> None:
+    rng = np.random.default_rng(41)
+    info = np.iinfo(dtype)
+    values = rng.integers(info.min, int(info.max) + 1, alpha_shape).astype(dtype)
+    values.reshape(-1)[1] = values.reshape(-1)[0]  # a run of two equal alphas
+    alpha = const("alpha", values, scale=0.005, zero_point=-2 if dtype == np.int8 else 127)
+    model = op_model(OP.PRELU, [In("x", shape, dtype, q), alpha], [In("y", shape, dtype, out)])
+    check(model, all_levels=True)
+    names = ops_in(model.build())
+    assert names.count("quant.Table") == alpha_shape[0] * alpha_shape[-1] - 1
+
+
 @pytest.mark.parametrize(("alpha", "out"), [(0.1, {"scale": 0.04, "zero_point": -10}),
                                             (0.3, {"scale": 0.05, "zero_point": -3}),
                                             (2.5, {"scale": 0.2, "zero_point": 0})],

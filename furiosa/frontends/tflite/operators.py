@@ -856,28 +856,49 @@ def prelu(node: Node) -> None:
         float_only(node, 1)
         node.define(node.emit(ew.PRelu, node.value(0), node.value(1)))
         return
-    alpha_type = node.type(1)
-    alphas = node.const(1)
-    if alpha_type.element != node.type(0).element or alpha_type.quant is None \
+    x_type, alpha_type = node.type(0), node.type(1)
+    if alpha_type.element != x_type.element or alpha_type.quant is None \
             or not alpha_type.quant.is_per_tensor:
-        raise node.unsupported(f"alpha '{node.tensor(1).name}' must be {node.type(0).element} "
+        raise node.unsupported(f"alpha '{node.tensor(1).name}' must be {x_type.element} "
                                "quantized per tensor")
-    if alphas is None or np.unique(alphas).size != 1:
-        raise node.unsupported(f"alpha '{node.tensor(1).name}' must be one constant value for "
-                               f"a quantized PRELU (LiteRT's kernel requantizes each product "
-                               "in fixed point, which the IR has only as a table)")
-    if node.out_element() != node.type(0).element:
+    if node.out_element() != x_type.element:
         raise node.unsupported("its input and output element types differ")
-    if tuple(np.broadcast_shapes(node.type(0).shape, alpha_type.shape)) != node.type(0).shape:
-        raise node.error(f"alpha '{node.tensor(1).name}' does not broadcast to the input")
+    alphas = node.require_const(1, "alpha")
+    if alphas.ndim > x_type.rank or \
+            tuple(np.broadcast_shapes(x_type.shape, alphas.shape)) != x_type.shape:
+        raise node.error(f"alpha '{node.tensor(1).name}' {list(alphas.shape)} does not "
+                         f"broadcast to the input {list(x_type.shape)}")
+    padded = alphas.reshape((1,) * (x_type.rank - alphas.ndim) + alphas.shape)
+    varying = [a for a in range(x_type.rank) if (np.ptp(padded, axis=a) != 0).any()]
+    if len(varying) > 1:
+        raise node.unsupported(f"alpha '{node.tensor(1).name}' varies along axes {varying}; a "
+                               f"quantized PRELU is imported for an alpha that varies along "
+                               "one axis at most")
     f = np.float32
-    s_in, s_out = f(node.type(0).quant.scale[0]), f(node.out_quant().scale[0])
-    s_alpha = f(alpha_type.quant.scale[0])
-    # LiteRT multiplies by the alpha's stored value minus its zero point before rescaling.
-    alpha_centred = int(alphas.reshape(-1)[0]) - alpha_type.quant.zero_point[0]
-    table = relu_table(node, float(s_in / s_out), float(s_in * s_alpha / s_out),
-                       alpha_centred)
-    node.define(emit_table(node, table))
+    s_in, s_out = f(x_type.quant.scale[0]), f(node.out_quant().scale[0])
+    positive = float(s_in / s_out)
+    negative = float(s_in * f(alpha_type.quant.scale[0]) / s_out)
+    alpha_zp = alpha_type.quant.zero_point[0]
+
+    def table(stored: int) -> np.ndarray:
+        # LiteRT multiplies by the alpha's stored value minus its zero point, then rescales.
+        return relu_table(node, positive, negative, int(stored) - alpha_zp)
+
+    if not varying:
+        node.define(emit_table(node, table(padded.reshape(-1)[0])))
+        return
+    # One table per run of equal alphas along the axis: split, look up, concatenate.
+    axis = varying[0]
+    line = padded.reshape(-1) if padded.size == padded.shape[axis] else \
+        np.moveaxis(padded, axis, 0).reshape(padded.shape[axis], -1)[:, 0]
+    starts = [0] + [i for i in range(1, line.size) if line[i] != line[i - 1]]
+    sizes = [b - a for a, b in zip(starts, [*starts[1:], line.size], strict=True)]
+    parts = emit_op(node, tensor.Split, node.value(0), int64_constant(node, sizes), axis=axis)
+    out = node.out_quant()
+    looked_up = [node.emit(quant.Table, p, table=table(line[a]), output_scale=out.scale[0],
+                           output_zero_point=out.zero_point[0])
+                 for p, a in zip(parts, starts, strict=True)]
+    node.define(node.build(lambda: quant.Concat.from_scales(looked_up, out, axis, loc=node.loc)))
 
 
 # --------------------------------------------------------------------------- more data movement
