@@ -1231,3 +1231,65 @@ def test_hard_swish_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
                      [In("y", (3, 5, 19), dtype, out_q)])
     check(model, all_levels=True)
     assert "quant.Table" in ops_in(model.build())
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "begin", "size"), [((5, 7, 3), [1, 2, 0], [3, -1, 2]),
+                                                      ((1, 9, 9, 4), [0, 4, 3, 1], [1, 5, 5, 3])],
+                         ids=["minus_one", "rank4"])
+def test_slice(dtype: type, q: dict, shape: tuple, begin: list, size: list) -> None:
+    out = tuple(d - b if n == -1 else n for d, b, n in zip(shape, begin, size, strict=True))
+    check(op_model(OP.SLICE, [In("x", shape, dtype, q), const("begin", np.array(begin, np.int32)),
+                              const("size", np.array(size, np.int32))],
+                   [In("y", out, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "multiples"), [((2, 3), (3, 1)), ((1, 3, 1, 5), (2, 1, 3, 2))],
+                         ids=["rank2", "rank4"])
+def test_tile(dtype: type, q: dict, shape: tuple, multiples: tuple) -> None:
+    out = tuple(d * m for d, m in zip(shape, multiples, strict=True))
+    check(op_model(OP.TILE, [In("x", shape, dtype, q),
+                             const("multiples", np.array(multiples, np.int32))],
+                   [In("y", out, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "target"), [((3, 1), (2, 3, 5)), ((1, 4), (3, 4))],
+                         ids=["new_axes", "same_rank"])
+def test_broadcast_to(dtype: type, q: dict, shape: tuple, target: tuple) -> None:
+    check(op_model(OP.BROADCAST_TO, [In("x", shape, dtype, q),
+                                     const("shape", np.array(target, np.int32))],
+                   [In("y", target, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+def test_mirror_pad_reflect(dtype: type, q: dict) -> None:
+    paddings = np.array([[0, 0], [2, 1], [1, 3], [0, 0]], np.int32)
+    check(op_model(OP.MIRROR_PAD, [In("x", (1, 5, 6, 3), dtype, q), const("paddings", paddings)],
+                   [In("y", (1, 8, 10, 3), dtype, q)], "MirrorPadOptions", version=2, Mode=0))
+
+
+def test_log_softmax_float() -> None:
+    check(op_model(OP.LOG_SOFTMAX, [In("x", (3, 11))], [In("y", (3, 11))]))
+
+
+@pytest.mark.parametrize("code", [OP.LESS, OP.LESS_EQUAL, OP.GREATER, OP.GREATER_EQUAL,
+                                  OP.EQUAL, OP.NOT_EQUAL],
+                         ids=["less", "less_equal", "greater", "greater_equal", "equal",
+                              "not_equal"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32], ids=["f32", "i32"])
+def test_comparisons(code: int, dtype: type) -> None:
+    rng = np.random.default_rng(80)
+    b = const("b", rng.integers(-3, 4, (4, 5)).astype(dtype))
+    check(op_model(code, [In("a", (3, 4, 5), dtype), b], [In("y", (3, 4, 5), np.bool_)]))
+
+
+@pytest.mark.parametrize("code", [OP.LOGICAL_AND, OP.LOGICAL_OR, OP.LOGICAL_NOT],
+                         ids=["and", "or", "not"])
+def test_logical(code: int) -> None:
+    rng = np.random.default_rng(81)
+    inputs = [In("a", (2, 3, 4), np.bool_)]
+    if code != OP.LOGICAL_NOT:
+        inputs.append(const("b", rng.integers(0, 2, (3, 1)).astype(bool)))
+    check(op_model(code, inputs, [In("y", (2, 3, 4), np.bool_)]))

@@ -1336,3 +1336,105 @@ def hard_swish_table(node: Node) -> np.ndarray:
     table = np.empty(256, dtype=element.dtype)
     table[levels.astype(element.dtype).view(np.uint8)] = clamp_to(out, element)
     return table
+
+
+# --------------------------------------------------------------------------- slicing and tiling
+
+
+@converts(B.SLICE)
+def slice_op(node: Node) -> None:
+    x = node.value(0)
+    shape = x.type.shape
+    begin = [int(v) for v in node.require_const(1, "begin").reshape(-1)]
+    size = [int(v) for v in node.require_const(2, "size").reshape(-1)]
+    if not len(begin) == len(size) == len(shape):
+        raise node.error(f"begin {begin} and size {size} must have {len(shape)} values")
+    ends = []
+    for axis, (b, n, dim) in enumerate(zip(begin, size, shape, strict=True)):
+        end = dim if n == -1 else b + n
+        if not 0 <= b < end <= dim:
+            raise node.error(f"begin {b} and size {n} leave axis {axis} of size {dim}")
+        ends.append(end)
+    copies_stored_values(node)
+    node.define(node.emit(tensor.Slice, x, int64_constant(node, begin), int64_constant(node, ends)))
+
+
+@converts(B.TILE)
+def tile(node: Node) -> None:
+    x = node.value(0)
+    repeats = [int(v) for v in node.require_const(1, "multiples").reshape(-1)]
+    if len(repeats) != x.type.rank or any(r < 1 for r in repeats):
+        raise node.error(f"multiples {repeats} must be {x.type.rank} positive integers")
+    copies_stored_values(node)
+    node.define(node.emit(tensor.Tile, x, int64_constant(node, repeats)))
+
+
+@converts(B.BROADCAST_TO)
+def broadcast_to(node: Node) -> None:
+    x = node.value(0)
+    shape = [int(v) for v in node.require_const(1, "shape").reshape(-1)]
+    if len(shape) < x.type.rank or any(d < 1 for d in shape):
+        raise node.error(f"shape {shape} cannot hold an input of rank {x.type.rank}")
+    copies_stored_values(node)
+    node.define(node.emit(tensor.Expand, x, int64_constant(node, shape)))
+
+
+@converts(B.MIRROR_PAD)
+def mirror_pad(node: Node) -> None:
+    x = node.value(0)
+    rank = x.type.rank
+    if int(node.options.get("Mode", tflite.MirrorPadMode.REFLECT)) != \
+            tflite.MirrorPadMode.REFLECT:
+        raise node.unsupported("SYMMETRIC mirror padding is not supported (the IR's Pad "
+                               "reflects without repeating the edge)")
+    paddings = node.require_const(1, "paddings")
+    if paddings.shape != (rank, 2) or (paddings < 0).any():
+        raise node.error(f"paddings '{node.tensor(1).name}' must be {rank} x 2 non-negative "
+                         "integers")
+    for axis, (lo, hi) in enumerate(paddings.tolist()):
+        if max(lo, hi) >= x.type.shape[axis]:
+            raise node.error(f"padding {max(lo, hi)} on axis {axis} of size "
+                             f"{x.type.shape[axis]} reaches past the opposite edge")
+    copies_stored_values(node)
+    pads = int64_constant(node, [*paddings[:, 0], *paddings[:, 1]])
+    node.define(node.emit(tensor.Pad, x, pads, None, mode="reflect"))
+
+
+@converts(B.LOG_SOFTMAX)
+def log_softmax(node: Node) -> None:
+    float_only(node)
+    node.define(node.emit(reduce.LogSoftmax, node.value(0), axis=-1))
+
+
+# --------------------------------------------------------------------------- comparisons, logic
+
+
+COMPARISONS: dict[int, type] = {B.LESS: ew.Less, B.LESS_EQUAL: ew.LessOrEqual,
+                                B.GREATER: ew.Greater, B.GREATER_EQUAL: ew.GreaterOrEqual,
+                                B.EQUAL: ew.Equal, B.NOT_EQUAL: ew.Equal}
+
+
+@converts(*COMPARISONS)
+def comparison(node: Node) -> None:
+    for i in (0, 1):
+        no_quantization(node, i)
+    y = node.emit(COMPARISONS[node.op.code], node.value(0), node.value(1))
+    if node.op.code == B.NOT_EQUAL:
+        y = node.emit(ew.Not, y)
+    node.define(y)
+
+
+LOGICAL: dict[int, type] = {B.LOGICAL_AND: ew.And, B.LOGICAL_OR: ew.Or}
+
+
+@converts(B.LOGICAL_AND, B.LOGICAL_OR, B.LOGICAL_NOT)
+def logical(node: Node) -> None:
+    count = 1 if node.op.code == B.LOGICAL_NOT else 2
+    for i in range(count):
+        if node.type(i).element is not E.BOOL:
+            raise node.error(f"input '{node.tensor(i).name}' is {node.type(i).element}, not "
+                             "bool")
+    if count == 1:
+        node.define(node.emit(ew.Not, node.value(0)))
+    else:
+        node.define(node.emit(LOGICAL[node.op.code], node.value(0), node.value(1)))

@@ -120,6 +120,7 @@ OPTIONS: dict[str, dict[str, tuple[int, Field]]] = {
     "UnpackOptions": {"Num": (4, ("scalar", 4)), "Axis": (6, ("scalar", 4))},
     "ArgMaxOptions": {"OutputType": (4, ("scalar", 1))},
     "ArgMinOptions": {"OutputType": (4, ("scalar", 1))},
+    "MirrorPadOptions": {"Mode": (4, ("scalar", 1))},
 }
 
 
