@@ -1110,13 +1110,17 @@ REDUCER_CODES = {"sum": (OP.SUM, False), "max": (OP.REDUCE_MAX, True),
                  "min": (OP.REDUCE_MIN, True), "prod": (OP.REDUCE_PROD, False)}
 
 
-@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
-@pytest.mark.parametrize("reducer", sorted(REDUCER_CODES))
+REDUCER_PARAMS = [(r, d, q, i) for r in sorted(REDUCER_CODES)
+                  for (d, q), i in zip(QUANT_PARAMS, QUANT_IDS, strict=True)
+                  if d == np.float32 or REDUCER_CODES[r][1]]
+
+
+# SUM and REDUCE_PROD are float only (test_tflite_errors checks the refusal).
+@pytest.mark.parametrize(("reducer", "dtype", "q", "dtype_id"), REDUCER_PARAMS,
+                         ids=[f"{r}-{i}" for r, _, _, i in REDUCER_PARAMS])
 @pytest.mark.parametrize("case", sorted(REDUCER_CASES))
-def test_reducers(case: str, reducer: str, dtype: type, q: dict) -> None:
-    code, quantized = REDUCER_CODES[reducer]
-    if dtype != np.float32 and not quantized:
-        pytest.skip("refused for quantized inputs (test_tflite_errors checks the message)")
+def test_reducers(case: str, reducer: str, dtype: type, q: dict, dtype_id: str) -> None:
+    code = REDUCER_CODES[reducer][0]
     shape, axes, keep = REDUCER_CASES[case]
     norm = {a % len(shape) for a in axes}
     out = tuple(1 if i in norm else d for i, d in enumerate(shape)) if keep else \

@@ -973,10 +973,9 @@ def strided_slice(node: Node) -> None:
     end = [int(v) for v in node.require_const(2, "end").reshape(-1)]
     strides = ([int(v) for v in node.require_const(3, "strides").reshape(-1)]
                if node.has_input(3) else [1] * len(begin))
-    for name in ("EllipsisMask", "NewAxisMask"):
+    for name, label in (("EllipsisMask", "ellipsis_mask"), ("NewAxisMask", "new_axis_mask")):
         if int(node.options.get(name, 0)):
-            raise node.unsupported(f"its {name[:-4].lower()}_mask "
-                                   f"{int(node.options[name])} is not supported")
+            raise node.unsupported(f"its {label} {int(node.options[name])} is not supported")
     if not len(begin) == len(end) == len(strides) == rank:
         raise node.error(f"begin, end and strides must have {rank} values, not {len(begin)}, "
                          f"{len(end)} and {len(strides)}")
