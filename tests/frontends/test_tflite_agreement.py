@@ -22,6 +22,7 @@ from furiosa.ir.interpreter import interpret
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.verifier import verify_module
+from furiosa.passes.manager import PassManager
 from tests.frontends.tflite_builder import (
     BUILTIN_ONLY,
     DEPRECATED_ONLY,
@@ -31,7 +32,7 @@ from tests.frontends.tflite_builder import (
     ModelBuilder,
     Padding,
 )
-from tests.registry import DIALECTS
+from tests.registry import DIALECTS, PASSES
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
@@ -862,7 +863,14 @@ def test_prelu_float(case: str) -> None:
     alpha = const("alpha", rng.uniform(-0.5, 0.8, alpha_shape).astype(np.float32))
     model = op_model(OP.PRELU, [In("x", shape), alpha], [In("y", shape)])
     check(model)
-    assert "onnx.PRelu" in ops_in(model.build())
+    # onnx.PRelu, which the rewrite-prelu pass rewrites as it rewrites ONNX's PRelu.
+    data = model.build()
+    module = import_tflite(data)
+    assert "onnx.PRelu" in [op.OP_NAME for op in module.main.ops]
+    feeds = random_feeds(module.main.inputs, 1)
+    PassManager("rewrite-prelu", registry=PASSES).run(module)
+    assert "onnx.PRelu" not in [op.OP_NAME for op in module.main.ops]
+    compare(interpret(module, feeds)["y"], run_litert(data, feeds, REFERENCE)["y"], "rewritten")
 
 
 @pytest.mark.parametrize(("dtype", "alpha_value"), [(np.int8, 50), (np.int8, -90),
