@@ -4,7 +4,11 @@ A converter reads its :class:`~furiosa.frontends.tflite.importer.Node` (the oper
 tensors and options), emits IR ops and defines the operator's outputs. float32 operators
 become ``onnx`` ops with their fused activation as an explicit ``onnx.Relu``/``onnx.Clip``;
 int8/uint8 operators become ``quant`` ops whose requantization parameters come from the
-tensors' scales (``from_scales``), with the fused activation as their integer clamp.
+tensors' scales (``from_scales``), with the fused activation as their integer clamp. Where
+LiteRT's integer kernel is its own per-value fixed-point arithmetic (LEAKY_RELU, PRELU,
+HARD_SWISH), that arithmetic is run here over the 256 stored values and imported as a
+``quant.Table``. Operators that only move or compare stored values take the float op on the
+stored values; quantized operators with no exact IR counterpart are refused by name.
 
 TFLite tensors stay NHWC. Convolution, pooling and resizing, which the IR defines on NCHW,
 are imported as ``Transpose(NHWC→NCHW) → op → Transpose(NCHW→NHWC)``; their filters are
