@@ -1162,7 +1162,9 @@ def test_arg_max_min(code: int, dtype: type, q: dict, out_type: type, shape: tup
     ((2, 1, 5, 3), (4, 5, 7), True, False),
     ((1, 6, 5), (3, 2, 5), False, True)],
     ids=["batched", "rank2", "broadcast_adj_x", "adj_y"])
-def test_batch_matmul(a_shape: tuple, b_shape: tuple, adj_x: bool, adj_y: bool) -> None:
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS[:2], ids=QUANT_IDS[:2])
+def test_batch_matmul(a_shape: tuple, b_shape: tuple, adj_x: bool, adj_y: bool, dtype: type,
+                      q: dict) -> None:
     a = list(a_shape)
     b = list(b_shape)
     if adj_x:
@@ -1170,8 +1172,12 @@ def test_batch_matmul(a_shape: tuple, b_shape: tuple, adj_x: bool, adj_y: bool) 
     if adj_y:
         b[-1], b[-2] = b[-2], b[-1]
     out = (*np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])), a[-2], b[-1])
-    model = op_model(OP.BATCH_MATMUL, [In("a", a_shape), In("b", b_shape)], [In("y", out)],
-                     "BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y)
+    b_q = {"scale": 0.02, "zero_point": 4} if q else {}
+    out_q = {"scale": accumulation_scale(q, np.array([0.02]), a[-1]),
+             "zero_point": -7} if q else {}
+    model = op_model(OP.BATCH_MATMUL, [In("a", a_shape, dtype, q), In("b", b_shape, dtype, b_q)],
+                     [In("y", out, dtype, out_q)], "BatchMatMulOptions", version=1 if not q
+                     else 2, AdjX=adj_x, AdjY=adj_y)
     check(model)
 
 

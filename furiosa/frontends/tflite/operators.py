@@ -1171,7 +1171,10 @@ def arg_max(node: Node) -> None:
 
 @converts(B.BATCH_MATMUL)
 def batch_matmul(node: Node) -> None:
-    float_only(node, 0, 1)
+    quantized = {is_quantized(node, i) for i in (0, 1)}
+    if len(quantized) != 1 or node.type(0).element != node.type(1).element:
+        raise node.unsupported(f"its inputs mix {node.type(0).element} and "
+                               f"{node.type(1).element}")
     values = []
     for i, key in ((0, "AdjX"), (1, "AdjY")):
         v = node.value(i)
@@ -1182,6 +1185,15 @@ def batch_matmul(node: Node) -> None:
             perm = (*range(v.type.rank - 2), v.type.rank - 1, v.type.rank - 2)
             v = transpose(node, v, perm)
         values.append(v)
+    if quantized.pop():
+        if node.type(1).quant is not None and not node.type(1).quant.is_per_tensor:
+            raise node.unsupported(f"input '{node.tensor(1).name}' is quantized per axis; a "
+                                   "quantized BATCH_MATMUL takes per-tensor operands")
+        out = node.out_quant()
+        a, b = values
+        node.define(node.build(lambda: quant.MatMul.from_scales(a, b, None, out,
+                                                                loc=node.loc)))
+        return
     node.define(node.emit(nn.MatMul, *values))
 
 
