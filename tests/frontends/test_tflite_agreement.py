@@ -1311,3 +1311,24 @@ def test_logical(code: int) -> None:
     if code != OP.LOGICAL_NOT:
         inputs.append(const("b", rng.integers(0, 2, (3, 1)).astype(bool)))
     check(op_model(code, inputs, [In("y", (2, 3, 4), np.bool_)]))
+
+
+@pytest.mark.parametrize(("dtype", "in_q", "out_q"), [
+    (np.int8, {"scale": 0.05, "zero_point": -3}, {"scale": 0.05, "zero_point": -3}),
+    (np.int8, {"scale": 0.05, "zero_point": 7}, {"scale": 0.03, "zero_point": -128}),
+], ids=["i8_same_scale", "i8_rescaled"])
+def test_abs_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.ABS, [In("x", (3, 91), dtype, in_q)], [In("y", (3, 91), dtype, out_q)],
+                     version=2)
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())
+
+
+@pytest.mark.parametrize(("in_q", "out_q"), [
+    ({"scale": 0.05, "zero_point": -128}, {"scale": 0.04, "zero_point": 40}),
+    ({"scale": 0.2, "zero_point": -100}, {"scale": 0.03, "zero_point": -20}),
+], ids=["i8", "i8_wide"])
+def test_log_quantized(in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.LOG, [In("x", (3, 91), np.int8, in_q)],
+                     [In("y", (3, 91), np.int8, out_q)], version=2)
+    check(model, all_levels=True)

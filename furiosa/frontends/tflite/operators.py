@@ -759,11 +759,17 @@ def unary_float(node: Node) -> None:
             raise node.unsupported("its input and output element types differ")
         node.define(emit_table(node, hard_swish_table(node)))
         return
-    if node.op.code == B.EXP and is_quantized(node) and node.type(0).element is E.I8:
-        # LiteRT's int8/uint8 EXP is a 256-entry table built in float (LUTPopulate).
+    if node.op.code in (B.EXP, B.LOG) and is_quantized(node) and node.type(0).element is E.I8:
+        # LiteRT's int8 EXP and LOG are 256-entry tables built in float (LUTPopulate).
         out = node.out_quant()
+        fn = _exp if node.op.code == B.EXP else _log
         node.define(node.build(lambda: quant.Table.from_function(
-            x, _exp, out, node.out_element(), loc=node.loc)))
+            x, fn, out, node.out_element(), loc=node.loc)))
+        return
+    if node.op.code == B.ABS and is_quantized(node) and node.type(0).element is E.I8:
+        if node.out_element() != x.type.element:
+            raise node.unsupported("its input and output element types differ")
+        node.define(emit_table(node, abs_table(node)))
         return
     float_only(node)
     if node.op.code == B.RSQRT:
@@ -777,6 +783,30 @@ def unary_float(node: Node) -> None:
 
 def _exp(v: np.ndarray) -> np.ndarray:
     return np.exp(v.astype(np.float64)).astype(np.float32)
+
+
+def _log(v: np.ndarray) -> np.ndarray:
+    return np.log(v.astype(np.float64)).astype(np.float32)
+
+
+def abs_table(node: Node) -> np.ndarray:
+    """LiteRT's integer ABS: ``|x - in_zp|``, rescaled by MultiplyByQuantizedMultiplier with
+    the float32 ratio of the scales unless the scales are equal, plus ``out_zp``."""
+    q_in, q_out = node.type(0).quant, node.out_quant()
+    element = node.type(0).element
+    levels = np.arange(element.min, element.max + 1, dtype=np.int64)
+    value = np.abs(levels - q_in.zero_point[0])
+    s_in, s_out = np.float32(q_in.scale[0]), np.float32(q_out.scale[0])
+    if s_in != s_out:
+        try:
+            m, shift = quantize_multiplier(float(s_in / s_out))
+            value = multiply_by_quantized_multiplier(value, m, shift).astype(np.int64)
+        except IRError as e:
+            raise node.error(str(e)) from None
+    table = np.empty(256, dtype=element.dtype)
+    table[levels.astype(element.dtype).view(np.uint8)] = clamp_to(value + q_out.zero_point[0],
+                                                                  element)
+    return table
 
 
 BINARY_FLOAT: dict[int, type] = {B.DIV: ew.Div, B.POW: ew.Pow, B.MAXIMUM: ew.Max,
