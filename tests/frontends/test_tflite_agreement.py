@@ -1205,6 +1205,28 @@ def test_transpose_conv_float(case: str, act: int) -> None:
     check(model)
 
 
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per_channel", "per_tensor"])
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CONV_CASES))
+def test_transpose_conv_int8(case: str, per_channel: bool) -> None:
+    shape, (kh, kw), (sh, sw), padding, cout, (oh, ow), bias = TRANSPOSE_CONV_CASES[case]
+    rng = np.random.default_rng(61 + sorted(TRANSPOSE_CONV_CASES).index(case))
+    q = Q(rng)
+    xq = q.act()
+    data, wq = q.weights((cout, kh, kw, shape[3]), cout if per_channel else None)
+    w = const("w", data, axis=0, **wq)
+    b = (const("b", rng.integers(-3000, 3000, cout).astype(np.int32),
+               scale=xq["scale"] * wq["scale"], axis=0) if bias else None)
+    depth = max(kh * kw * shape[3] // (sh * sw), 1)
+    y_q = {"scale": accumulation_scale(xq, wq["scale"], depth), "zero_point": -5}
+    model = op_model(OP.TRANSPOSE_CONV,
+                     [const("out_shape", np.array([shape[0], oh, ow, cout], np.int32)), w,
+                      In("x", shape, np.int8, xq), b],
+                     [In("y", (shape[0], oh, ow, cout), np.int8, y_q)], "TransposeConvOptions",
+                     version=3, Padding=padding, StrideW=sw, StrideH=sh)
+    check(model, optimized_step=1)
+    assert "quant.Conv" in ops_in(model.build())
+
+
 # --------------------------------------------------------------------------- selection, casts
 
 
@@ -1332,3 +1354,22 @@ def test_log_quantized(in_q: dict, out_q: dict) -> None:
     model = op_model(OP.LOG, [In("x", (3, 91), np.int8, in_q)],
                      [In("y", (3, 91), np.int8, out_q)], version=2)
     check(model, all_levels=True)
+
+
+def test_transpose_conv_uint8() -> None:
+    """uint8 activations and a uint8 filter with zero point 128, as in older uint8 models."""
+    rng = np.random.default_rng(62)
+    w = const("w", rng.integers(0, 256, (3, 3, 3, 2)).astype(np.uint8), scale=0.01,
+              zero_point=128)
+    b = const("b", rng.integers(-500, 500, 3).astype(np.int32), scale=0.0004)
+    model = op_model(OP.TRANSPOSE_CONV,
+                     [const("out_shape", np.array([1, 7, 9, 3], np.int32)), w,
+                      In("x", (1, 4, 5, 2), np.uint8, {"scale": 0.04, "zero_point": 120}), b],
+                     [In("y", (1, 7, 9, 3), np.uint8, {"scale": 0.05, "zero_point": 128})],
+                     "TransposeConvOptions", version=3, Padding=Padding.SAME, StrideW=2,
+                     StrideH=2)
+    check(model, optimized_step=1)
+    data = model.build()
+    feeds = random_feeds(import_tflite(data).main.inputs, 0)
+    y = run_litert(data, feeds, REFERENCE)["y"]
+    assert len(np.unique(y)) > 20  # the output scale keeps results in range

@@ -1229,49 +1229,98 @@ def batch_matmul(node: Node) -> None:
 
 @converts(B.TRANSPOSE_CONV)
 def transpose_conv(node: Node) -> None:
-    float_only(node, 2)
     x_type = rank4(node, 2)
     out_shape = [int(v) for v in node.require_const(0, "output shape").reshape(-1)]
-    weights = float_weights(node, 1, "filter")
-    if weights.ndim != 4 or len(out_shape) != 4:
+    quantized = is_quantized(node, 2)
+    filt = node.require_const(1, "filter") if quantized else float_weights(node, 1, "filter")
+    if filt.ndim != 4 or len(out_shape) != 4:
         raise node.error("its filter and output shape must have 4 dimensions")
-    out_channels, kh, kw, in_channels = weights.shape
+    out_channels, kh, kw, in_channels = filt.shape
     if in_channels != x_type.shape[3] or out_shape[3] != out_channels \
             or out_shape[0] != x_type.shape[0]:
-        raise node.error(f"filter {list(weights.shape)} does not fit input "
+        raise node.error(f"filter {list(filt.shape)} does not fit input "
                          f"{list(x_type.shape)} and output shape {out_shape}")
     sh, sw = int(node.options.get("StrideH", 1)), int(node.options.get("StrideW", 1))
     if sh < 1 or sw < 1:
         raise node.error(f"its strides {sh}x{sw} are not positive")
-    pads_begin, pads_end, extra = [], [], []
-    for size, out, k, s in ((x_type.shape[1], out_shape[1], kh, sh),
-                            (x_type.shape[2], out_shape[2], kw, sw)):
-        # The padding of the convolution this one transposes (from the output's size).
-        begin, _ = spatial_padding(node, out, k, s, 1)
-        full = (size - 1) * s + k  # every contribution, before cropping
-        end = full - begin - out
+    # The padding of the convolution this one transposes (from the output's size); TFLite
+    # crops the odd element at the end.
+    begins = [spatial_padding(node, out_shape[1], kh, sh, 1)[0],
+              spatial_padding(node, out_shape[2], kw, sw, 1)[0]]
+    clamp = activation(node)
+    if quantized:
+        transpose_conv_quantized(node, out_shape, filt, begins, (sh, sw), clamp)
+        return
+    pads_end, extra = [], []
+    for size, out, k, s, begin in ((x_type.shape[1], out_shape[1], kh, sh, begins[0]),
+                                   (x_type.shape[2], out_shape[2], kw, sw, begins[1])):
+        end = (size - 1) * s + k - begin - out  # every contribution, less what is cropped
         if end < 0:
             # Rows past every contribution get only the bias: ONNX's output_padding.
             if -end >= s:
                 raise node.unsupported(f"output size {out} is larger than the transposed "
-                                       f"convolution reaches ({full - begin})")
+                                       f"convolution reaches")
             extra.append(-end)
             end = 0
         else:
             extra.append(0)
-        pads_begin.append(begin)
         pads_end.append(end)
-    clamp = activation(node)
-    w = node.constant(np.ascontiguousarray(weights.transpose(3, 0, 1, 2)), None,
+    w = node.constant(np.ascontiguousarray(filt.transpose(3, 0, 1, 2)), None,
                       node.tensor(1).name)
     bias = float_bias(node, 3, out_channels)
     x = transpose(node, node.value(2), TO_NCHW)
     attrs: dict[str, object] = {"kernel_shape": (kh, kw), "strides": (sh, sw),
-                                "pads": (*pads_begin, *pads_end)}
+                                "pads": (*begins, *pads_end)}
     if any(extra):
         attrs["output_padding"] = tuple(extra)
     y = node.emit(nn.ConvTranspose, x, w, bias, **attrs)
     y = float_activation(node, y, clamp)
+    node.define(transpose(node, y, TO_NHWC))
+
+
+def transpose_conv_quantized(node: Node, out_shape: list[int], filt: np.ndarray,
+                             begins: list[int], strides: tuple[int, int],
+                             clamp: tuple[float | None, float | None] | None) -> None:
+    """A quantized TRANSPOSE_CONV as the stride-1 ``quant.Conv`` it equals: the input spread
+    out with zero points between its rows and columns (they contribute nothing, as LiteRT
+    skips them), padded by ``kernel - 1 - begin``, and the filter flipped. LiteRT sums the
+    same int32 products and rescales each channel as a convolution does."""
+    x = node.value(2)
+    n, height, width, channels = x.type.shape
+    out_channels, kh, kw, _ = filt.shape
+    sh, sw = strides
+    zp = x.type.quant.zero_point[0]
+    zero = node.constant(np.array(zp, x.type.dtype), TensorType((), x.type.element,
+                                                                 x.type.quant))
+    if sh > 1 or sw > 1:
+        spread = node.emit(tensor.Reshape, x, int64_constant(node, (n, height, 1, width, 1,
+                                                                    channels)))
+        pads = int64_constant(node, [0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1, 0])
+        spread = node.emit(tensor.Pad, spread, pads, zero)
+        x = node.emit(tensor.Reshape, spread, int64_constant(node, (n, height * sh,
+                                                                    width * sw, channels)))
+    conv_pads = []
+    crop = []
+    for axis, (size, out, k, begin) in enumerate(((height * sh, out_shape[1], kh, begins[0]),
+                                                  (width * sw, out_shape[2], kw, begins[1]))):
+        before = k - 1 - begin
+        after = out + k - 1 - size - before
+        if before < 0:
+            raise node.error(f"its padding {begin} on axis {axis + 1} exceeds the filter")
+        crop.append(size + min(after, 0))
+        conv_pads.append((before, max(after, 0)))
+    if crop != [height * sh, width * sw]:
+        x = node.emit(tensor.Slice, x, int64_constant(node, (0, 0)), int64_constant(node, crop),
+                      int64_constant(node, (1, 2)))
+    w = weights_i8(node, 1, filt, 0, 0, (out_channels, channels, kh, kw),
+                   lambda a: a[:, ::-1, ::-1, :].transpose(0, 3, 1, 2))
+    bias = bias_i32(node, 3, x.type.quant.scale[0], w.type.quant.scale, out_channels)
+    out = node.out_quant()
+    x_nchw = transpose(node, x, TO_NCHW)
+    pads = (conv_pads[0][0], conv_pads[1][0], conv_pads[0][1], conv_pads[1][1])
+    y = node.build(lambda: quant.Conv.from_scales(x_nchw, w, bias, out, clamp=clamp,
+                                                  loc=node.loc, strides=(1, 1), pads=pads,
+                                                  dilations=(1, 1)))
     node.define(transpose(node, y, TO_NHWC))
 
 
