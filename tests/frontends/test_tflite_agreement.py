@@ -1373,3 +1373,24 @@ def test_transpose_conv_uint8() -> None:
     feeds = random_feeds(import_tflite(data).main.inputs, 0)
     y = run_litert(data, feeds, REFERENCE)["y"]
     assert len(np.unique(y)) > 20  # the output scale keeps results in range
+
+
+SPACE_BATCH_CASES = {"block2": ((1, 4, 6, 3), (2, 2), [[0, 0], [0, 0]]),
+                     "padded": ((2, 5, 3, 2), (2, 3), [[1, 0], [2, 1]]),
+                     "rows_only": ((1, 7, 4, 1), (3, 1), [[1, 1], [0, 0]])}
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("case", sorted(SPACE_BATCH_CASES))
+def test_space_to_batch_and_back(case: str, dtype: type, q: dict) -> None:
+    shape, (bh, bw), pads = SPACE_BATCH_CASES[case]
+    n, h, w, c = shape
+    hp, wp = h + sum(pads[0]), w + sum(pads[1])
+    batched = (n * bh * bw, hp // bh, wp // bw, c)
+    block = const("block", np.array([bh, bw], np.int32))
+    check(op_model(OP.SPACE_TO_BATCH_ND, [In("x", shape, dtype, q), block,
+                                          const("pads", np.array(pads, np.int32))],
+                   [In("y", batched, dtype, q)], version=2))
+    check(op_model(OP.BATCH_TO_SPACE_ND, [In("x", batched, dtype, q), block,
+                                          const("crops", np.array(pads, np.int32))],
+                   [In("y", shape, dtype, q)], version=2))

@@ -1532,3 +1532,65 @@ def logical(node: Node) -> None:
         node.define(node.emit(ew.Not, node.value(0)))
     else:
         node.define(node.emit(LOGICAL[node.op.code], node.value(0), node.value(1)))
+
+
+# --------------------------------------------------------------------------- space <-> batch
+
+
+def block_and_pairs(node: Node, what: str) -> tuple[list[int], np.ndarray]:
+    """The constant block shape (2 values) and paddings/crops (2 x 2) of a rank-4 operator."""
+    rank4(node)
+    block = [int(v) for v in node.require_const(1, "block shape").reshape(-1)]
+    pairs = node.require_const(2, what)
+    if len(block) != 2 or any(b < 1 for b in block):
+        raise node.unsupported(f"block shape {block} is not two positive integers (the "
+                               "operator is imported for N x H x W x C tensors)")
+    if pairs.shape != (2, 2) or (pairs < 0).any():
+        raise node.error(f"{what} '{node.tensor(2).name}' must be 2 x 2 non-negative integers")
+    return block, pairs.astype(np.int64)
+
+
+@converts(B.SPACE_TO_BATCH_ND)
+def space_to_batch(node: Node) -> None:
+    (bh, bw), pads = block_and_pairs(node, "paddings")
+    x = node.value(0)
+    n, height, width, channels = x.type.shape
+    hp, wp = height + pads[0].sum(), width + pads[1].sum()
+    if hp % bh or wp % bw:
+        raise node.error(f"the padded size {hp}x{wp} is not a multiple of the block {bh}x{bw}")
+    copies_stored_values(node)
+    if pads.any():
+        # Quantized tensors are padded with their zero point (real zero), as TFLite does.
+        fill = np.array(x.type.quant.zero_point[0] if x.type.quant else 0, x.type.dtype)
+        value = node.constant(fill, TensorType((), x.type.element, x.type.quant))
+        x = node.emit(tensor.Pad, x, int64_constant(node, [0, pads[0][0], pads[1][0], 0, 0,
+                                                           pads[0][1], pads[1][1], 0]), value)
+    x = node.emit(tensor.Reshape, x, int64_constant(node, (n, hp // bh, bh, wp // bw, bw,
+                                                           channels)))
+    # Output batch (i · bw + j) · N + n holds the rows ≡ i and columns ≡ j of image n.
+    x = transpose(node, x, (2, 4, 0, 1, 3, 5))
+    node.define(node.emit(tensor.Reshape, x, int64_constant(
+        node, (bh * bw * n, hp // bh, wp // bw, channels))))
+
+
+@converts(B.BATCH_TO_SPACE_ND)
+def batch_to_space(node: Node) -> None:
+    (bh, bw), crops = block_and_pairs(node, "crops")
+    x = node.value(0)
+    batch, height, width, channels = x.type.shape
+    if batch % (bh * bw):
+        raise node.error(f"batch {batch} is not a multiple of the block {bh}x{bw}")
+    n = batch // (bh * bw)
+    full_h, full_w = height * bh, width * bw
+    if crops[0].sum() >= full_h or crops[1].sum() >= full_w:
+        raise node.error(f"crops {crops.tolist()} leave nothing of {full_h}x{full_w}")
+    copies_stored_values(node)
+    x = node.emit(tensor.Reshape, x, int64_constant(node, (bh, bw, n, height, width,
+                                                           channels)))
+    x = transpose(node, x, (2, 3, 0, 4, 1, 5))
+    x = node.emit(tensor.Reshape, x, int64_constant(node, (n, full_h, full_w, channels)))
+    if crops.any():
+        x = node.emit(tensor.Slice, x, int64_constant(node, (crops[0][0], crops[1][0])),
+                      int64_constant(node, (full_h - crops[0][1], full_w - crops[1][1])),
+                      int64_constant(node, (1, 2)))
+    node.define(x)
