@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from furiosa.frontends.tflite import import_tflite
+from furiosa.frontends.tflite import SUPPORTED_OPERATORS, import_tflite
+from furiosa.frontends.tflite.reader import operator_name
 from furiosa.ir.interpreter import interpret
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
@@ -1394,3 +1396,11 @@ def test_space_to_batch_and_back(case: str, dtype: type, q: dict) -> None:
     check(op_model(OP.BATCH_TO_SPACE_ND, [In("x", batched, dtype, q), block,
                                           const("crops", np.array(pads, np.int32))],
                    [In("y", shape, dtype, q)], version=2))
+
+
+def test_docs_list_every_converted_builtin() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "frontends.md").read_text()
+    table = text[text.index("| TFLite | float32 | int8 / uint8 | notes |"):]
+    missing = [operator_name(c) for c in SUPPORTED_OPERATORS
+               if f"`{operator_name(c)}`" not in table]
+    assert not missing, f"docs/frontends.md does not list {sorted(missing)}"

@@ -1182,8 +1182,7 @@ def reducer(node: Node) -> None:
 @converts(B.ARG_MAX, B.ARG_MIN)
 def arg_max(node: Node) -> None:
     x_type = node.type(0)
-    if x_type.element is not E.F32 and x_type.element not in QUANTIZED:
-        is_quantized(node)
+    is_quantized(node)  # float32, int8 or uint8
     axis = axis_of(node, int(node.require_const(1, "axis").reshape(-1)[0]), x_type.rank)
     # Stored int8/uint8 values order like the real values they stand for.
     cls = reduce.ArgMax if node.op.code == B.ARG_MAX else reduce.ArgMin
