@@ -1404,3 +1404,41 @@ def test_docs_list_every_converted_builtin() -> None:
     missing = [operator_name(c) for c in SUPPORTED_OPERATORS
                if f"`{operator_name(c)}`" not in table]
     assert not missing, f"docs/frontends.md does not list {sorted(missing)}"
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "axes"), [((4, 7), [1]), ((2, 3, 5), [1, 2]),
+                                             ((3, 4, 2, 5), [-1])],
+                         ids=["rank2", "two_axes", "negative"])
+def test_reverse_v2(dtype: type, q: dict, shape: tuple, axes: list[int]) -> None:
+    check(op_model(OP.REVERSE_V2, [In("x", shape, dtype, q),
+                                   const("axes", np.array(axes, np.int32))],
+                   [In("y", shape, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize("out_type", [np.int32, np.int64], ids=["i32", "i64"])
+def test_shape(out_type: type) -> None:
+    check(op_model(OP.SHAPE, [In("x", (2, 1, 7), np.int8, I8)], [In("y", (3,), out_type)],
+                   "ShapeOptions", OutType=2 if out_type == np.int32 else 4))
+
+
+def test_shape_arithmetic_folds_into_reshape() -> None:
+    """SHAPE → STRIDED_SLICE (shrink) → PACK → RESHAPE, as converters emit for flattening."""
+    out_type = np.int32
+    m = ModelBuilder()
+    x = m.input("x", (2, 3, 4), np.int8, scale=0.05, zero_point=-3)
+    shape = m.tensor("shape", (3,), out_type)
+    m.op(OP.SHAPE, [x], [shape], "ShapeOptions", OutType=2)
+    batch = m.tensor("batch", (), out_type)
+    m.op(OP.STRIDED_SLICE, [shape, m.const("b", np.array([0], np.int32)),
+                            m.const("e", np.array([1], np.int32)),
+                            m.const("s", np.array([1], np.int32))], [batch],
+         "StridedSliceOptions", ShrinkAxisMask=1)
+    target = m.tensor("target", (2,), out_type)
+    m.op(OP.PACK, [batch, m.const("rest", np.array(-1, out_type))], [target], "PackOptions",
+         ValuesCount=2, Axis=0)
+    y = m.tensor("y", (2, 12), np.int8, scale=0.05, zero_point=-3)
+    m.op(OP.RESHAPE, [x, target], [y])
+    m.output(y)
+    check(m)
+    assert ops_in(m.build()) == ["onnx.Constant", "onnx.Reshape"]

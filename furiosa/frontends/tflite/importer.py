@@ -339,10 +339,13 @@ class GraphImporter:
                 if out not in self.values:
                     raise node.error(f"output {k} ('{self.tensor_name(out)}') was not computed")
         outputs = [self.value_of(m.tensors[i]) for i in m.outputs]
-        # Constants that converters read but replaced (transposed filters, folded float16).
-        for op in self.module.ops:
-            if isinstance(op, Constant) and not op.result.uses and \
-                    not any(op.result is v for v in outputs):
+        # What nothing reads: constants that converters replaced (transposed filters, folded
+        # float16) and shape arithmetic whose value was folded into a constant operand
+        # (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Every imported op is pure; walking
+        # backwards frees each chain from its end.
+        for op in reversed(list(self.module.ops)):
+            if not any(r.uses for r in op.results) and \
+                    not any(r is v for r in op.results for v in outputs):
                 self.module.erase(op)
         names = [self.tensor_name(i) for i in m.outputs]
         if len(set(names)) != len(names):

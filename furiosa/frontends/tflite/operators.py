@@ -731,10 +731,18 @@ def no_quantization(node: Node, i: int = 0) -> None:
                                "is imported for unquantized tensors only")
 
 
+def is_quantized_any(node: Node, i: int = 0) -> bool:
+    """Like :func:`is_quantized`, for operators that only move or compare stored values and
+    so also take integer and bool tensors (shape arithmetic: SHAPE → STRIDED_SLICE → PACK)."""
+    if node.type(i).element in QUANTIZED or node.type(i).element is E.F32:
+        return is_quantized(node, i)
+    return False
+
+
 def same_quantizations(node: Node, inputs: tuple[int, ...]) -> bool:
-    """All ``inputs`` and the output are quantized alike (True) or all float (False): the
-    operator compares or copies stored values, so the quantizations must match."""
-    kinds = {is_quantized(node, i) for i in inputs}
+    """All ``inputs`` and the output are quantized alike (True) or all unquantized (False):
+    the operator compares or copies stored values, so the quantizations must match."""
+    kinds = {is_quantized_any(node, i) for i in inputs}
     elements = {node.type(i).element for i in inputs}
     if len(kinds) != 1 or len(elements) != 1:
         raise node.unsupported("its inputs mix element types")
@@ -994,7 +1002,7 @@ def split_v(node: Node) -> None:
 
 def copies_stored_values(node: Node, i: int = 0) -> None:
     """A data-movement operator: a quantized output must be quantized like input ``i``."""
-    if is_quantized(node, i):
+    if is_quantized_any(node, i):
         same_quantization(node, i)
 
 
@@ -1593,3 +1601,32 @@ def batch_to_space(node: Node) -> None:
                       int64_constant(node, (full_h - crops[0][1], full_w - crops[1][1])),
                       int64_constant(node, (1, 2)))
     node.define(x)
+
+
+# --------------------------------------------------------------------------- shapes, reversal
+
+
+@converts(B.SHAPE)
+def shape_op(node: Node) -> None:
+    element = node.out_element()
+    if element not in (E.I32, E.I64):
+        raise node.unsupported(f"output type {element} is not supported (int32 or int64)")
+    # Static shapes: onnx.Shape knows its value, so shape arithmetic after it folds.
+    y = node.emit(tensor.Shape, node.value(0))
+    if element is E.I32:
+        y = node.emit(ew.Cast, y, to=E.I32)
+    node.define(y)
+
+
+@converts(B.REVERSE_V2)
+def reverse(node: Node) -> None:
+    x = node.value(0)
+    axes = sorted({axis_of(node, int(a), x.type.rank)
+                   for a in node.require_const(1, "axes").reshape(-1)})
+    if not axes:
+        raise node.unsupported("a reversal over no axes is not supported")
+    copies_stored_values(node)
+    lowest = np.iinfo(np.int64).min
+    node.define(node.emit(tensor.Slice, x, int64_constant(node, [-1] * len(axes)),
+                          int64_constant(node, [lowest] * len(axes)),
+                          int64_constant(node, axes), int64_constant(node, [-1] * len(axes))))

@@ -121,6 +121,7 @@ OPTIONS: dict[str, dict[str, tuple[int, Field]]] = {
     "ArgMaxOptions": {"OutputType": (4, ("scalar", 1))},
     "ArgMinOptions": {"OutputType": (4, ("scalar", 1))},
     "MirrorPadOptions": {"Mode": (4, ("scalar", 1))},
+    "ShapeOptions": {"OutType": (4, ("scalar", 1))},
 }
 
 
