@@ -341,10 +341,10 @@ class GraphImporter:
         outputs = [self.value_of(m.tensors[i]) for i in m.outputs]
         # What nothing reads: constants that converters replaced (transposed filters, folded
         # float16) and shape arithmetic whose value was folded into a constant operand
-        # (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Every imported op is pure; walking
-        # backwards frees each chain from its end.
+        # (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Walking backwards frees each chain from
+        # its end; only pure ops go.
         for op in reversed(list(self.module.ops)):
-            if not any(r.uses for r in op.results) and \
+            if op.is_pure and not any(r.uses for r in op.results) and \
                     not any(r is v for r in op.results for v in outputs):
                 self.module.erase(op)
         names = [self.tensor_name(i) for i in m.outputs]
