@@ -417,11 +417,25 @@ def load_input_files(specs: Sequence[str]) -> dict[str, np.ndarray]:
 # ================================================================ the comparison
 
 
-def _choose(candidates: list[_Computed], ref: np.ndarray) -> _Computed | None:
-    """The value standing for the reference tensor: of those of its name, the last of its shape
-    (a TFLite tensor may name both an NCHW intermediate and its NHWC result)."""
+# TFLite tensors are NHWC; an op the importer runs in NCHW between transposes computes the
+# tensor in this order, its result unnamed once canonicalize has cancelled the transposes.
+NCHW_TO_NHWC = (0, 2, 3, 1)
+
+
+def _choose(candidates: list[_Computed], ref: np.ndarray) -> tuple[_Computed, np.ndarray] | None:
+    """The value standing for the reference tensor, and its array in the reference's layout: of
+    the values of its name, the last of its shape; failing that, the last one holding the
+    tensor in NCHW order (per-tensor quantized or float, so no axis moves)."""
     fitting = [c for c in candidates if tuple(c.array.shape) == tuple(ref.shape)]
-    return fitting[-1] if fitting else None
+    if fitting:
+        return fitting[-1], fitting[-1].array
+    for c in reversed(candidates):
+        quant = c.value.type.quant
+        if c.array.ndim == 4 and ref.ndim == 4 and (quant is None or quant.is_per_tensor):
+            moved = c.array.transpose(NCHW_TO_NHWC)
+            if tuple(moved.shape) == tuple(ref.shape):
+                return c, moved
+    return None
 
 
 def compare_model(path: str | Path, *, reference: str | None = None, target: str = "warboy",
@@ -457,8 +471,13 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
     by_name: dict[str, list[_Computed]] = {}
     unnamed = 0
     for c in computed:
-        if c.value.name:
-            by_name.setdefault(c.value.name, []).append(c)
+        # The TFLite importer names each op after its operator's output tensor: an unnamed
+        # single result still stands for that tensor. An ONNX op's location is the node's
+        # name, not a tensor's.
+        name = c.value.name or (c.op.loc if reference == "litert" and len(c.op.results) == 1
+                                else None)
+        if name:
+            by_name.setdefault(name, []).append(c)
         else:
             unnamed += 1
     if reference == "onnxruntime":
@@ -475,7 +494,10 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
         if chosen is None:
             compiler_only += 1
             continue
-        matched.append((order[id(chosen)], _compare(chosen, ref_array)))
+        c, array = chosen
+        matched.append((order[id(c)], compare_arrays(
+            name, array, ref_array, op=c.op.loc or c.op.OP_NAME, operator=operator_name(c.op),
+            region=c.region, quant=c.value.type.quant)))
     matched.sort(key=lambda m: m[0])
     reference_only = len(ref.names - set(by_name))
 
@@ -495,8 +517,3 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
     return CompareReport(path.name, ref.label, target, seed, tuple(described),
                          tuple(t for _, t in matched), tuple(output_rows), compiler_only,
                          reference_only)
-
-
-def _compare(c: _Computed, ref: np.ndarray) -> TensorComparison:
-    return compare_arrays(c.value.name or "", c.array, ref, op=c.op.loc or c.op.OP_NAME,
-                          operator=operator_name(c.op), region=c.region, quant=c.value.type.quant)
