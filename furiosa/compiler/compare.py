@@ -30,10 +30,10 @@ from furiosa.backend.warboy.report import analysis_pipeline
 from furiosa.backend.warboy.supported import operator_name
 from furiosa.errors import FuriosaError
 from furiosa.frontends import load_model
-from furiosa.ir.core import Operation, Value
+from furiosa.ir.core import Operation, Value, constant_value
 from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
-from furiosa.ir.interpreter import interpret
+from furiosa.ir.interpreter import interpret, run_op
 from furiosa.ir.module import Function, Module
 from furiosa.ir.printer import value_names
 from furiosa.ir.types import Quantization
@@ -71,16 +71,37 @@ class TensorComparison:
     max_abs: float  # the largest difference in real values
     max_rel: float  # max_abs over the reference's largest magnitude
     differing_fraction: float  # the share of elements that differ
+    # The op run alone on the reference's own operands: what it adds by itself, as opposed to
+    # what it carries from upstream. None when an operand has no reference counterpart.
+    alone_max_lsb: float | None = None
+    alone_max_abs: float | None = None
+    alone_differing_fraction: float | None = None
 
     @property
     def identical(self) -> bool:
         return self.differing_fraction == 0.0
 
+    @property
+    def introduces_difference(self) -> bool:
+        return bool(self.alone_differing_fraction)
+
+    def alone_text(self) -> str:
+        if self.alone_differing_fraction is None:
+            return "-"
+        if self.alone_differing_fraction == 0.0:
+            return "identical"
+        diff = _steps_text(self.alone_max_lsb) if self.alone_max_lsb is not None \
+            else f"abs {self.alone_max_abs:.3g}"
+        return f"{diff}, {100 * self.alone_differing_fraction:.2f}%"
+
     def difference_text(self) -> str:
         if self.max_lsb is not None:
-            steps = int(self.max_lsb) if float(self.max_lsb).is_integer() else self.max_lsb
-            return f"{steps:g} LSB" if isinstance(steps, float) else f"{steps} LSB"
+            return _steps_text(self.max_lsb)
         return f"abs {self.max_abs:.3g}, rel {self.max_rel:.3g}"
+
+
+def _steps_text(steps: float) -> str:
+    return f"{int(steps)} LSB" if float(steps).is_integer() else f"{steps:.3g} LSB"
 
 
 @attrs.frozen
@@ -106,6 +127,9 @@ class CompareReport:
             "differing": differing, "compiler_only": self.compiler_only,
             "reference_only": self.reference_only,
             "first_difference": self.differing[0].tensor if differing else None,
+            "first_introduced": next((t.tensor for t in self.tensors
+                                      if t.introduces_difference), None),
+            "introducing": sum(1 for t in self.tensors if t.introduces_difference),
             "outputs_identical": all(o.identical for o in self.outputs),
             "outputs": [attrs.asdict(o) for o in self.outputs],
         }
@@ -131,11 +155,12 @@ class CompareReport:
         if shown:
             lines += ["", f"first {len(shown)} differing tensor(s) of {len(differing)}, "
                           "in program order:"]
-            rows = [("tensor", "op", "operator", "runs on", "max diff", "differing")]
+            rows = [("tensor", "op", "operator", "runs on", "max diff", "differing",
+                     "op alone")]
             for t in shown:
                 where = "host" if t.region is None else f"NPU (region {t.region})"
                 rows.append((t.tensor, t.op, t.operator, where, t.difference_text(),
-                             f"{100 * t.differing_fraction:.2f}%"))
+                             f"{100 * t.differing_fraction:.2f}%", t.alone_text()))
             widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
             lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                       for r in rows]
@@ -147,6 +172,11 @@ class CompareReport:
             first = differing[0]
             lines.append(f"first difference: {first.tensor} (op {first.op}, {first.operator}), "
                          f"{first.difference_text()}")
+            introduced = next((t for t in self.tensors if t.introduces_difference), None)
+            if introduced is not None:
+                lines.append(f"first op that differs on the reference's own inputs: "
+                             f"{introduced.op} ({introduced.operator}, tensor {introduced.tensor}), "
+                             f"{introduced.alone_text()}; {s['introducing']} op(s) in all")
         for o in self.outputs:
             verdict = "identical" if o.identical else \
                 f"{o.difference_text()}, {100 * o.differing_fraction:.2f}% of elements differ"
@@ -422,20 +452,47 @@ def load_input_files(specs: Sequence[str]) -> dict[str, np.ndarray]:
 NCHW_TO_NHWC = (0, 2, 3, 1)
 
 
-def _choose(candidates: list[_Computed], ref: np.ndarray) -> tuple[_Computed, np.ndarray] | None:
-    """The value standing for the reference tensor, and its array in the reference's layout: of
+def _choose(candidates: list[_Computed], ref: np.ndarray) -> tuple[_Computed, bool] | None:
+    """The value standing for the reference tensor, and whether it holds it in NCHW order: of
     the values of its name, the last of its shape; failing that, the last one holding the
     tensor in NCHW order (per-tensor quantized or float, so no axis moves)."""
     fitting = [c for c in candidates if tuple(c.array.shape) == tuple(ref.shape)]
     if fitting:
-        return fitting[-1], fitting[-1].array
+        return fitting[-1], False
     for c in reversed(candidates):
         quant = c.value.type.quant
         if c.array.ndim == 4 and ref.ndim == 4 and (quant is None or quant.is_per_tensor):
-            moved = c.array.transpose(NCHW_TO_NHWC)
-            if tuple(moved.shape) == tuple(ref.shape):
-                return c, moved
+            if tuple(c.array.transpose(NCHW_TO_NHWC).shape) == tuple(ref.shape):
+                return c, True
     return None
+
+
+def _as_operand(array: np.ndarray | None, v: Value) -> np.ndarray | None:
+    """A reference tensor as an operand of the compiler's op, when it can stand for ``v``."""
+    if array is None or tuple(array.shape) != tuple(v.type.shape):
+        return None
+    if array.dtype == v.type.dtype:
+        return array
+    if array.dtype == np.uint8 and v.type.dtype == np.int8:
+        return (array.astype(np.int16) - 128).astype(np.int8)
+    return None
+
+
+def _run_alone(c: _Computed, available: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """The op of ``c`` run on the reference's tensors for its operands (constants as they are),
+    or None when one of them has no reference counterpart."""
+    args: list[np.ndarray | None] = []
+    for v in c.op.operands:
+        if v is None:
+            args.append(None)
+            continue
+        known = constant_value(v) if isinstance(v.owner, Constant) else None
+        a = known if known is not None else _as_operand(available.get(v.name or ""), v)
+        if a is None:
+            return None
+        args.append(a)
+    outs = run_op(c.op, args)
+    return outs[c.op.results.index(c.value)]
 
 
 def compare_model(path: str | Path, *, reference: str | None = None, target: str = "warboy",
@@ -486,6 +543,7 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
         ref = run_litert(path, arrays, litert_kernels)
 
     order = {id(c): i for i, c in enumerate(computed)}
+    available = {**arrays, **ref.tensors}
     matched: list[tuple[int, TensorComparison]] = []
     compiler_only = unnamed
     for name, candidates in by_name.items():
@@ -494,10 +552,20 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
         if chosen is None:
             compiler_only += 1
             continue
-        c, array = chosen
-        matched.append((order[id(c)], compare_arrays(
-            name, array, ref_array, op=c.op.loc or c.op.OP_NAME, operator=operator_name(c.op),
-            region=c.region, quant=c.value.type.quant)))
+        c, moved = chosen
+        quant = c.value.type.quant
+        row = compare_arrays(
+            name, c.array.transpose(NCHW_TO_NHWC) if moved else c.array, ref_array,
+            op=c.op.loc or c.op.OP_NAME, operator=operator_name(c.op), region=c.region,
+            quant=quant)
+        alone = _run_alone(c, available)
+        if alone is not None:
+            own = compare_arrays(name, alone.transpose(NCHW_TO_NHWC) if moved else alone,
+                                 ref_array, op=row.op, operator=row.operator, region=c.region,
+                                 quant=quant)
+            row = attrs.evolve(row, alone_max_lsb=own.max_lsb, alone_max_abs=own.max_abs,
+                               alone_differing_fraction=own.differing_fraction)
+        matched.append((order[id(c)], row))
     matched.sort(key=lambda m: m[0])
     reference_only = len(ref.names - set(by_name))
 

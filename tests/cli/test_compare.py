@@ -109,7 +109,8 @@ def test_json_report(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for t in report["differing"]:
         assert set(t) == {"tensor", "op", "operator", "region", "shape", "dtype",
                           "reference_dtype", "quantized", "max_lsb", "max_abs", "max_rel",
-                          "differing_fraction"}
+                          "differing_fraction", "alone_max_lsb", "alone_max_abs",
+                          "alone_differing_fraction"}
         assert 0 < t["differing_fraction"] <= 1
         assert (t["max_lsb"] is not None) == t["quantized"]
     if s["differing"]:
@@ -148,6 +149,7 @@ def test_perturbed_input_quantization_is_the_first_difference(small: Path) -> No
     assert (first.tensor, first.op, first.operator) == ("x_q", "x_quantize", "Quantize")
     # Every element moves up by 4 steps, except those already saturated at +127.
     assert first.max_lsb == 4 and first.differing_fraction > 0.9
+    assert report.summary()["first_introduced"] == "x_q"
     assert not report.summary()["outputs_identical"]
 
 
@@ -174,6 +176,10 @@ def test_perturbed_add_shows_where_the_error_enters(small: Path) -> None:
     assert before.max_lsb is not None and after.max_lsb is not None
     assert after.max_lsb >= 9 - before.max_lsb and after.max_lsb > before.max_lsb
     assert after.differing_fraction > 0.5 > before.differing_fraction
+    # Run alone on the reference's own operands, the Add shows its own 9 steps, which the
+    # clean Add does not have.
+    assert before.alone_max_lsb is not None and before.alone_max_lsb <= 1
+    assert after.alone_max_lsb == 9 and after.introduces_difference
 
 
 def test_input_files(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
