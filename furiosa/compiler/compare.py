@@ -19,6 +19,7 @@ compiler, so they are imported only when a comparison needs them.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from furiosa.ir.module import Function, Module
 from furiosa.ir.printer import value_names
 from furiosa.ir.types import Quantization
 from furiosa.passes import PassManager
+from furiosa.passes.fold_qdq import DATA_MOVEMENT
 
 REFERENCES = ("onnxruntime", "litert")
 LITERT_KERNELS = ("reference", "default")
@@ -304,8 +306,12 @@ def run_litert(path: Path, inputs: Mapping[str, np.ndarray], kernels: str) -> _R
     resolver = lite.OpResolverType.BUILTIN_REF if kernels == "reference" \
         else lite.OpResolverType.AUTO
     try:
-        interpreter = lite.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
-                                       experimental_op_resolver_type=resolver, num_threads=1)
+        with warnings.catch_warnings():
+            # LiteRT warns that keeping every tensor costs memory: keeping them is the point.
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = lite.Interpreter(
+                model_path=str(path), experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=resolver, num_threads=1)
         interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], inputs[detail["name"]])
@@ -450,6 +456,7 @@ def load_input_files(specs: Sequence[str]) -> dict[str, np.ndarray]:
 # TFLite tensors are NHWC; an op the importer runs in NCHW between transposes computes the
 # tensor in this order, its result unnamed once canonicalize has cancelled the transposes.
 NCHW_TO_NHWC = (0, 2, 3, 1)
+NHWC_TO_NCHW = (0, 3, 1, 2)
 
 
 def _choose(candidates: list[_Computed], ref: np.ndarray) -> tuple[_Computed, bool] | None:
@@ -468,9 +475,16 @@ def _choose(candidates: list[_Computed], ref: np.ndarray) -> tuple[_Computed, bo
 
 
 def _as_operand(array: np.ndarray | None, v: Value) -> np.ndarray | None:
-    """A reference tensor as an operand of the compiler's op, when it can stand for ``v``."""
-    if array is None or tuple(array.shape) != tuple(v.type.shape):
+    """A reference tensor as an operand of the compiler's op, when it can stand for ``v``: as
+    it is, or moved to NCHW order for an op the TFLite importer runs in NCHW."""
+    if array is None:
         return None
+    if tuple(array.shape) != tuple(v.type.shape):
+        if array.ndim != 4 or (v.type.quant is not None and not v.type.quant.is_per_tensor):
+            return None
+        array = array.transpose(NHWC_TO_NCHW)
+        if tuple(array.shape) != tuple(v.type.shape):
+            return None
     if array.dtype == v.type.dtype:
         return array
     if array.dtype == np.uint8 and v.type.dtype == np.int8:
@@ -478,17 +492,36 @@ def _as_operand(array: np.ndarray | None, v: Value) -> np.ndarray | None:
     return None
 
 
-def _run_alone(c: _Computed, available: Mapping[str, np.ndarray]) -> np.ndarray | None:
+# How many data-movement ops _run_alone looks through for an operand the reference lacks.
+MOVE_DEPTH = 4
+
+
+def _run_alone(c: _Computed, available: Mapping[str, np.ndarray],
+               name_of: Callable[[Value], str | None]) -> np.ndarray | None:
     """The op of ``c`` run on the reference's tensors for its operands (constants as they are),
-    or None when one of them has no reference counterpart."""
+    or None when one of them has no reference counterpart.
+
+    An operand the reference lacks but that only rearranges one it has (the NCHW transpose
+    the TFLite importer puts before an op) is recomputed from it: moving data is exact.
+    """
+
+    def operand(v: Value, depth: int) -> np.ndarray | None:
+        if isinstance(v.owner, Constant):
+            return constant_value(v)
+        name = name_of(v)
+        a = _as_operand(available.get(name) if name else None, v)
+        owner = v.owner
+        if a is not None or depth == 0 or owner is None or not isinstance(owner, DATA_MOVEMENT):
+            return a
+        args = [operand(x, depth - 1) if x is not None else None for x in owner.operands]
+        if any(x is None and y is not None for x, y in zip(args, owner.operands, strict=True)):
+            return None
+        return run_op(owner, args)[owner.results.index(v)]
+
     args: list[np.ndarray | None] = []
     for v in c.op.operands:
-        if v is None:
-            args.append(None)
-            continue
-        known = constant_value(v) if isinstance(v.owner, Constant) else None
-        a = known if known is not None else _as_operand(available.get(v.name or ""), v)
-        if a is None:
+        a = operand(v, MOVE_DEPTH) if v is not None else None
+        if v is not None and a is None:
             return None
         args.append(a)
     outs = run_op(c.op, args)
@@ -527,12 +560,19 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
 
     by_name: dict[str, list[_Computed]] = {}
     unnamed = 0
-    for c in computed:
+    def name_of(v: Value) -> str | None:
         # The TFLite importer names each op after its operator's output tensor: an unnamed
         # single result still stands for that tensor. An ONNX op's location is the node's
         # name, not a tensor's.
-        name = c.value.name or (c.op.loc if reference == "litert" and len(c.op.results) == 1
-                                else None)
+        if v.name:
+            return v.name
+        owner = v.owner
+        if reference == "litert" and owner is not None and len(owner.results) == 1:
+            return owner.loc
+        return None
+
+    for c in computed:
+        name = name_of(c.value)
         if name:
             by_name.setdefault(name, []).append(c)
         else:
@@ -558,7 +598,7 @@ def compare_model(path: str | Path, *, reference: str | None = None, target: str
             name, c.array.transpose(NCHW_TO_NHWC) if moved else c.array, ref_array,
             op=c.op.loc or c.op.OP_NAME, operator=operator_name(c.op), region=c.region,
             quant=quant)
-        alone = _run_alone(c, available)
+        alone = _run_alone(c, available, name_of)
         if alone is not None:
             own = compare_arrays(name, alone.transpose(NCHW_TO_NHWC) if moved else alone,
                                  ref_array, op=row.op, operator=row.operator, region=c.region,

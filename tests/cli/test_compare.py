@@ -249,3 +249,19 @@ def test_mobilenet_v2_int8_tflite(zoo: Path) -> None:
     # including those the importer computes in NCHW between transposes.
     assert len(report.tensors) > 60 and report.compiler_only == 0 and report.reference_only == 0
     assert report.differing == [] and report.summary()["outputs_identical"]
+    # Every op, NCHW ones included (their operands recomputed through the importer's
+    # transposes), also runs alone on LiteRT's own operands, and agrees.
+    assert all(t.alone_differing_fraction == 0.0 for t in report.tensors)
+
+
+@pytest.mark.xdist_group("zoo")
+def test_litert_optimized_kernels(zoo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, str(zoo / "mobilenet_v2.int8.tflite"),
+                             "--litert-kernels", "default", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["reference"].endswith("(default kernels)")
+    # LiteRT's optimized kernels round differently from its reference kernels, by one step
+    # at most per op.
+    assert all(t["alone_max_lsb"] is not None and t["alone_max_lsb"] <= 1
+               for t in report["differing"])
