@@ -38,6 +38,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from benchmarks import report
 from benchmarks.models import default_zoo_dir, ensure
 from furiosa.backend.warboy.report import analysis_pipeline
 from furiosa.compiler.registry import default_registry
@@ -375,19 +376,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def write_section(docs: Path, section: str) -> None:
     """Put ``section`` between the ir markers of ``docs``, leaving the rest of the file alone."""
-    block = f"{BEGIN}\n{section}{END}\n"
-    if not docs.exists():
-        docs.parent.mkdir(parents=True, exist_ok=True)
-        docs.write_text("# Benchmarks\n\n" + block)
-        return
-    text = docs.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start >= 0 and end > start:
-        after = text[end + len(END):]
-        text = text[:start] + block + after.removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    docs.write_text(text)
+    report.write_section(docs, "ir", section)
 
 
 def run(names: list[str], label: str, json_path: Path, docs: Path | None, *, repeat: int = 3,

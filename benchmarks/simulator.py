@@ -21,7 +21,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,13 +31,13 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from benchmarks import report
 from furiosa.backend.warboy.enf import Header, parse_enf, write_enf
 from furiosa.backend.warboy.isa import DType, Instruction, MemRef, Program, Space, make
 from furiosa.backend.warboy.simulator import simulate
 from furiosa.backend.warboy.target import TargetSpec, get_target
 from furiosa.ir.quantization import combined_scale
 
-BEGIN, END = "<!-- simulator:begin -->", "<!-- simulator:end -->"
 ALIGN = 64
 
 
@@ -344,7 +343,6 @@ def run(repeat: int, seed: int, target_name: str) -> dict[str, object]:
 
 def docs_section(res: dict[str, object]) -> str:
     return "\n".join([
-        BEGIN,
         "## Simulator speed",
         "",
         "`python -m benchmarks.simulator --docs docs/benchmarks.md` runs ResNet50-v1.5's 53",
@@ -366,18 +364,7 @@ def docs_section(res: dict[str, object]) -> str:
         f"| simulated MAC utilisation | {float(res['mac_utilisation']) * 100:.1f} % |",
         "",
         f"Measured on {res['machine']}.",
-        END,
     ])
-
-
-def update_docs(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -400,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     if args.docs:
-        update_docs(Path(args.docs), docs_section(res))
+        report.write_section(Path(args.docs), "simulator", docs_section(res))
     json.dump(res, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if res["outputs_mismatched"] == 0 else 1

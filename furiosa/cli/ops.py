@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the NPU (default: warboy)")
     p.add_argument("--batch-size", "--batch", dest="batch_size", type=int, default=1,
                    metavar="N", help="the compile-time batch size (default: 1)")
+    p.add_argument("--host-small-regions", action="store_true",
+                   help="return NPU regions too small to pay for their transfers to the host "
+                        "(default: every op the NPU supports runs on it)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     add_input_shape_option(p)
     p.set_defaults(func=run)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     module = load_model(args.model, input_shapes=input_shapes_from(args))
     report = place(module, args.target_npu, args.batch_size, Path(args.model).name,
-                   default_registry().passes)
+                   default_registry().passes, host_small_regions=args.host_small_regions)
     if args.format == "json":
         json.dump(report.as_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

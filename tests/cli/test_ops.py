@@ -95,3 +95,35 @@ def test_bad_batch_and_missing_model() -> None:
     assert r.returncode == 1 and "missing.onnx: no such file" in r.stderr
     r = furiosa("ops", "missing.onnx", "--batch-size", "0")
     assert r.returncode == 1 and "--batch-size must be at least 1" in r.stderr
+
+
+def _single_qdq_add(path: Path) -> Path:
+    """One INT8 QDQ Add: far too small to pay for its transfers."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def qdq(name: str, out: str) -> list[onnx.NodeProto]:
+        return [helper.make_node("QuantizeLinear", [name, "s", "z"], [f"{name}_q"]),
+                helper.make_node("DequantizeLinear", [f"{name}_q", "s", "z"], [out])]
+
+    nodes = [*qdq("x", "xd"), *qdq("w", "wd"), helper.make_node("Add", ["xd", "wd"], ["a"], name="add"),
+             *qdq("a", "y")]
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z")]
+    graph = helper.make_graph(nodes, "g", [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 32]),
+        helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 8, 8, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 32])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_a_single_supported_op_runs_on_the_npu_unless_small_regions_go_to_the_host(
+        tmp_path: Path) -> None:
+    model = str(_single_qdq_add(tmp_path / "add.onnx"))
+    ops = {o["name"]: o for o in json.loads(furiosa("ops", model, "--format", "json").stdout)["ops"]}
+    assert ops["add"]["placement"] == "npu" and ops["add"]["region"] == 0
+    r = furiosa("ops", model, "--format", "json", "--host-small-regions")
+    ops = {o["name"]: o for o in json.loads(r.stdout)["ops"]}
+    assert ops["add"]["placement"] == "host" and "it runs on the host" in ops["add"]["reason"]

@@ -7,9 +7,11 @@ constants are data and belong to no region. This pass
    regions of its NPU producers, and of NPU ops reading the same tensor, when the graph of
    regions stays acyclic (a region must never need a host result that itself needs the
    region); otherwise it starts a region of its own;
-2. returns **tiny regions** to the host, converting their ops back to their ``quant`` /
-   ``onnx`` classes, when they do fewer MACs than ``min_region_macs`` and their transfers cost
-   more than the NPU saves (``cost.py``), then forms the regions again, until nothing changes;
+2. with ``host-small-regions=true`` (off by default: like the vendor's compiler, every op the
+   table accepts runs on the NPU), returns **tiny regions** to the host, converting their ops
+   back to their ``quant`` / ``onnx`` classes, when they do fewer MACs than
+   ``min_region_macs`` and their transfers cost more than the NPU saves (``cost.py``), then
+   forms the regions again, until nothing changes;
 3. places the **edges**: each ``host.Quantize`` / ``host.Dequantize`` (and ``host.Lower`` /
    ``host.Unlower``) next to a region runs on the NPU only when its tensor's last axis is
    width and a multiple of ``lowering_width_multiple``, and the same rule decides where each
@@ -48,7 +50,7 @@ from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Function, Module
 from furiosa.ir.types import DYNAMIC, TensorType
-from furiosa.passes.base import ModulePass, PassContext
+from furiosa.passes.base import ModulePass, PassContext, option
 
 LOWER = "warboy.lower"
 UNLOWER = "warboy.unlower"
@@ -309,9 +311,11 @@ class Partition(ModulePass):
     """Group NPU ops into acyclic regions, return tiny ones to the host, place the edges."""
 
     NAME = "partition"
-    SUMMARY = "NPU regions without cycles; tiny regions back to the host; edge placement"
+    SUMMARY = "NPU regions without cycles as functions; edge placement; optionally tiny regions back to the host"
 
     target: str = target_option()
+    host_small_regions: bool = option(
+        False, "return regions too small to pay for their transfers to the host")
 
     def run(self, module: Module, ctx: PassContext) -> None:
         target = get_target(self.target)
@@ -330,8 +334,8 @@ class Partition(ModulePass):
         returned = 0
         while True:
             regions = form_regions(function)
-            tiny = [(ops, cost) for ops in regions
-                    if (cost := region_cost(function, ops, target)).returns_to_host(target)]
+            tiny = [(ops, cost) for ops in regions if self.host_small_regions
+                    and (cost := region_cost(function, ops, target)).returns_to_host(target)]
             if not tiny:
                 break
             fix = tiny_region_fix(target)

@@ -24,12 +24,14 @@ from furiosa.ir.module import Module
 from furiosa.passes import PassManager, PassRegistry
 
 
-def analysis_pipeline(target: str, batch_size: int) -> str:
+def analysis_pipeline(target: str, batch_size: int, host_small_regions: bool = False) -> str:
     """The compile pipeline up to partitioning, for ``target`` at ``batch_size``."""
+    partition = f"partition{{target={target}" + (
+        ",host-small-regions=true}" if host_small_regions else "}")
     return ",".join([
         "fold-qdq", "canonicalize", "name-ops", f"fix-batch{{batch={batch_size}}}",
         "negative-pad-to-slice", "fold-batchnorm", "fold-conv-mul-add", "rewrite-prelu",
-        "canonicalize", f"legalize{{target={target}}}", f"partition{{target={target}}}",
+        "canonicalize", f"legalize{{target={target}}}", partition,
     ])
 
 
@@ -102,14 +104,16 @@ class PlacementReport:
 
 
 def place(module: Module, target: str = "warboy", batch_size: int = 1,
-          model_name: str = "model", registry: PassRegistry | None = None) -> PlacementReport:
+          model_name: str = "model", registry: PassRegistry | None = None, *,
+          host_small_regions: bool = False) -> PlacementReport:
     """Run the analysis pipeline on ``module`` (in place) and report every op's placement, in
     program order: a region's ops where the host function calls it."""
     if registry is None:
         from furiosa.backend.warboy import pass_registry
 
         registry = pass_registry()
-    PassManager(analysis_pipeline(target, batch_size), registry=registry).run(module)
+    PassManager(analysis_pipeline(target, batch_size, host_small_regions),
+                registry=registry).run(module)
     regions = {f.name: k for k, f in enumerate(
         module.function(op.callee) for op in module.main.block if isinstance(op, Call))}
     rows = []

@@ -234,7 +234,7 @@ def test_a_tiny_region_returns_to_the_host_with_the_numbers() -> None:
     m = quantized_model()
     x = inputs_of(m)
     before = interpret(m, x)["probs"]
-    stats = run(m)
+    stats = run(m, "legalize,partition{host-small-regions=true}")
     ops = by_loc(m)
     assert ops["conv"].OP_NAME == "quant.Conv" and ops["flatten"].OP_NAME == "onnx.Reshape"
     reason = ("a region of 2 ops and 20.7 kMACs saves 0.41 µs on the NPU but its 2 transfers "
@@ -259,7 +259,7 @@ def test_only_the_tiny_region_returns() -> None:
     hq = m.add(host.Quantize.to_type(h.result, ttype(SHAPE, "i8", Q_MID), loc="q")).result
     pool = m.add(quant.MaxPool.build(hq, kernel_shape=[2, 2], strides=[2, 2], loc="pool"))
     m.set_outputs([dequantize(m, pool.result, "dq2")], ["y"])
-    stats = run(m)
+    stats = run(m, "legalize,partition{host-small-regions=true}")
     ops = by_loc(m)
     assert region(ops["big"]) == 0
     assert ops["pool"].OP_NAME == "quant.MaxPool"
