@@ -37,9 +37,9 @@ from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter import interpret, run_op
 from furiosa.ir.module import Function, Module
 from furiosa.ir.printer import value_names
+from furiosa.ir.traits import MovesData
 from furiosa.ir.types import Quantization
 from furiosa.passes import PassManager
-from furiosa.passes.fold_qdq import DATA_MOVEMENT
 
 REFERENCES = ("onnxruntime", "litert")
 LITERT_KERNELS = ("reference", "default")
@@ -511,7 +511,7 @@ def _run_alone(c: _Computed, available: Mapping[str, np.ndarray],
         name = name_of(v)
         a = _as_operand(available.get(name) if name else None, v)
         owner = v.owner
-        if a is not None or depth == 0 or owner is None or not isinstance(owner, DATA_MOVEMENT):
+        if a is not None or depth == 0 or owner is None or not owner.has_trait(MovesData):
             return a
         args = [operand(x, depth - 1) if x is not None else None for x in owner.operands]
         if any(x is None and y is not None for x, y in zip(args, owner.operands, strict=True)):
