@@ -7,7 +7,8 @@ import json
 import sys
 
 from furiosa.backend.warboy.target import TARGETS
-from furiosa.compiler.compare import LITERT_KERNELS, REFERENCES, compare_model, load_input_files
+from furiosa.cli.options import add_input_files_option, load_input_files
+from furiosa.compiler.compare import LITERT_KERNELS, REFERENCES, compare_model
 from furiosa.errors import FuriosaError
 
 
@@ -22,8 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the reference runtime (default: onnxruntime for .onnx, litert for .tflite)")
     p.add_argument("--litert-kernels", choices=LITERT_KERNELS, default="reference",
                    help="LiteRT's kernels: its reference kernels (default) or its optimized ones")
-    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                   help="the array for one model input (repeat for several); the others are random")
+    add_input_files_option(
+        p, "the array for one model input (repeat for several); the others are random")
     p.add_argument("--seed", type=int, default=0, help="the seed of the random inputs (default: 0)")
     p.add_argument("--target-npu", default="warboy", choices=sorted(TARGETS),
                    help="the NPU (default: warboy)")

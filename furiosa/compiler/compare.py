@@ -436,20 +436,6 @@ def make_inputs(function: Function, given: Mapping[str, np.ndarray], seed: int
     return arrays, described
 
 
-def load_input_files(specs: Sequence[str]) -> dict[str, np.ndarray]:
-    """``NAME=FILE.npy`` options, as given to ``--input``."""
-    arrays = {}
-    for text in specs:
-        name, sep, file = text.partition("=")
-        if not sep or not name or not file:
-            raise CompareError(f"--input '{text}' is not NAME=FILE.npy")
-        try:
-            arrays[name] = np.load(file, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise CompareError(f"--input {name}: cannot read '{file}' as a .npy array: {e}") from None
-    return arrays
-
-
 # ================================================================ the comparison
 
 
