@@ -258,3 +258,198 @@ def requantize_float32(acc: np.ndarray, scale: np.ndarray | float, zero_point: i
     # Clip in float before the integer cast so that huge values saturate instead of wrapping.
     stored = np.clip(rounded, -(2.0**40), 2.0**40).astype(np.int64) + int(zero_point)
     return clamp_to(stored, element, low, high)
+
+
+# --------------------------------------------------------------------------- arithmetic modes
+#
+# Every quant op whose result depends on it names the kernels it reproduces:
+# ``tflite`` (LiteRT's reference kernels: fixed-point multipliers, double rounding) or
+# ``onnxruntime`` (onnxruntime's integer CPU kernels on x86-64: exact int32 accumulation, float32
+# requantization rounded half to even, the float formulas of QLinearAdd/QLinearMul/pools/softmax).
+
+ARITHMETIC_MODES = ("tflite", "onnxruntime")
+"""The arithmetic modes of the quant dialect; ``tflite`` is the default."""
+
+_F32 = np.float32
+_SATURATE = 2.0**40  # clip floats to this before an integer cast: huge values saturate, not wrap
+
+
+def fma32(a: np.ndarray | float, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+    """float32 ``a·b + c`` rounded once, as a hardware fused multiply-add: the float64 product of
+    two float32 values is exact, and so is its float64 sum with ``c`` while the two span at most
+    53 binary places (8-bit codes, ratios and offsets of ordinary size), leaving one rounding."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64)
+            + np.asarray(c, np.float64)).astype(_F32)
+
+
+def rint_saturate(v: np.ndarray, element: ElementType, low: int | None = None,
+                  high: int | None = None, offset: int = 0) -> np.ndarray:
+    """``saturate(rint_half_even(v) + offset)`` of float values to ``element`` (and a clamp)."""
+    rounded = np.clip(np.rint(v), -_SATURATE, _SATURATE).astype(np.int64)
+    return clamp_to(rounded + offset, element, low, high)
+
+
+def quantize_float32(x: np.ndarray, scale: float, zero_point: int, element: ElementType,
+                     low: int | None = None, high: int | None = None) -> np.ndarray:
+    """onnxruntime's QuantizeLinear: ``saturate(rint(f32(x / scale)) + zero_point)``, a true
+    float32 division (not a multiply by the reciprocal)."""
+    with np.errstate(all="ignore"):
+        scaled = (np.asarray(x, _F32) / _F32(scale)).astype(_F32)
+    return rint_saturate(np.nan_to_num(scaled, nan=0.0), element, low, high, int(zero_point))
+
+
+def dequantize_float32(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """onnxruntime's DequantizeLinear: ``f32(q - zero_point) · scale`` in float32."""
+    return ((np.asarray(q).astype(np.int64) - int(zero_point)).astype(_F32)
+            * _F32(scale)).astype(_F32)
+
+
+def onnxruntime_table(fn: Callable[[np.ndarray], np.ndarray], x_quant: Quantization,
+                      y_quant: Quantization, x_element: ElementType = ElementType.I8,
+                      y_element: ElementType | None = None) -> np.ndarray:
+    """The 256-entry table onnxruntime builds for an element-wise op (QlinearBuildLookupTable):
+    each stored input level dequantized in float32, ``fn`` applied in float32, and the result
+    quantized by onnxruntime's QuantizeLinear (float32 division, half to even, saturation).
+
+    Also the exact form of any element-wise op onnxruntime leaves in float between a
+    DequantizeLinear and a QuantizeLinear (Tanh, HardSwish, a requantization). Indexed like
+    :func:`lookup_table`: entry ``b`` answers the stored byte ``b``.
+    """
+    y_element = y_element or x_element
+    for name, q, e in (("input", x_quant, x_element), ("output", y_quant, y_element)):
+        if e not in (ElementType.I8, ElementType.U8):
+            raise IRError(f"a lookup table's {name} must be i8 or u8, not {e}")
+        if not q.is_per_tensor:
+            raise IRError(f"a lookup table's {name} must be quantized per tensor")
+    levels = np.arange(x_element.min, x_element.max + 1, dtype=np.int64)
+    real_in = dequantize_float32(levels, x_quant.scale[0], x_quant.zero_point[0])
+    with np.errstate(all="ignore"):
+        real_out = np.asarray(fn(real_in)).astype(_F32)
+    values = quantize_float32(real_out, y_quant.scale[0], y_quant.zero_point[0], y_element)
+    table = np.empty(256, dtype=y_element.dtype)
+    table[levels.astype(x_element.dtype).view(np.uint8)] = values
+    return table
+
+
+def requantize_divide(q: np.ndarray, in_quant: Quantization, out_quant: Quantization,
+                      element: ElementType) -> np.ndarray:
+    """onnxruntime's DequantizeLinear -> QuantizeLinear of 8-bit values (a requantization, a
+    QLinearConcat input, a data-movement op with different parameters):
+    ``saturate(rint(f32(f32(q - z1)·s1) / s2) + z2)``."""
+    real = dequantize_float32(q, in_quant.scale[0], in_quant.zero_point[0])
+    return quantize_float32(real, out_quant.scale[0], out_quant.zero_point[0], element)
+
+
+def qlinear_add_values(a: np.ndarray, b: np.ndarray, a_ratio: float, b_ratio: float,
+                       a_zp: int, b_zp: int, out_zp: int, scalar: str = "") -> np.ndarray:
+    """The float32 value QLinearAdd rounds (MLAS's AVX2 kernel, FMA-contracted as built by GCC):
+    ``fixed = zc - fma(rA, za, rB·zb)``, then ``fma(A, rA, fma(B, rB, fixed))``.
+
+    ``a``/``b`` are the stored codes and zero points in the domain the kernel runs in (int8
+    data stays int8 with ``session.qdqisint8allowed``; onnxruntime's default x86-64 graph
+    shifts it to uint8 first). ``scalar`` is ``"a"`` or ``"b"`` when that
+    operand is one value per span of the broadcast: onnxruntime then folds it into ``fixed``
+    (``fixed += f32(B·rB)``, mul then add) and runs ``fma(A, rA, fixed)`` on the other.
+    """
+    ra, rb = _F32(a_ratio), _F32(b_ratio)
+    fixed = (_F32(out_zp) - fma32(ra, _F32(a_zp), _F32(rb * _F32(b_zp)))).astype(_F32)
+    af, bf = np.asarray(a, _F32), np.asarray(b, _F32)
+    if scalar == "b":
+        return fma32(af, ra, (fixed + (bf * rb).astype(_F32)).astype(_F32))
+    if scalar == "a":
+        return fma32(bf, rb, (fixed + (af * ra).astype(_F32)).astype(_F32))
+    return fma32(af, ra, fma32(bf, rb, fixed))
+
+
+def qlinear_mul_values(product: np.ndarray, scale: float, out_zp: int) -> np.ndarray:
+    """The float32 value QLinearMul rounds: ``f32(f32(f32(p) · scale) + f32(zc))`` with the exact
+    product ``p = (a - za)(b - zb)``; the output zero point is added before rounding."""
+    return ((np.asarray(product).astype(_F32) * _F32(scale)).astype(_F32)
+            + _F32(out_zp)).astype(_F32)
+
+
+def qlinear_mul_scale(a_scale: float, b_scale: float, out_scale: float) -> np.float32:
+    """QLinearMul's float32 multiplier ``f32(f32(sa · sb) / sc)``."""
+    return _F32(_F32(_F32(a_scale) * _F32(b_scale)) / _F32(out_scale))
+
+
+def qlinear_add_ratio(in_scale: float, out_scale: float) -> np.float32:
+    """QLinearAdd's float32 ratio ``f32(s_in / s_out)`` of one operand."""
+    return _F32(_F32(in_scale) / _F32(out_scale))
+
+
+def global_average_scale(in_scale: float, out_scale: float, count: int) -> np.float32:
+    """QLinearGlobalAveragePool's float32 multiplier ``f32(sx / f32(sy · f32(N)))``."""
+    return _F32(_F32(in_scale) / _F32(_F32(out_scale) * _F32(count)))
+
+
+def average_pool_float32(window_values: np.ndarray, count: np.ndarray | int,
+                         out_scale: float, out_zp: int) -> np.ndarray:
+    """QLinearAveragePool's float path after dequantization: ``window_values`` (..., taps) are
+    the dequantized float32 inputs of each window (0 for padding) in window order; they are
+    summed sequentially in float32, divided by the float32 ``count``, divided by the output
+    scale and offset by the zero point in float32 (the caller rounds half to even)."""
+    total = np.zeros(window_values.shape[:-1], _F32)
+    for k in range(window_values.shape[-1]):  # sequential float32 sum, as the kernel's loop
+        total = (total + window_values[..., k]).astype(_F32)
+    mean = (total / np.asarray(count).astype(_F32)).astype(_F32)
+    return ((mean / _F32(out_scale)).astype(_F32) + _F32(out_zp)).astype(_F32)
+
+
+# --------------------------------------------------------------------------- exact int8 products
+
+_EXACT_F32 = 1 << 24  # every integer of magnitude up to 2^24 is exact in float32
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer-valued float32 arrays, exact, as int64.
+
+    float32 BLAS is twice as fast as float64, and exact while every partial sum stays below
+    2^24 in magnitude, whatever order the BLAS sums in. So the reduction axis is cut into
+    chunks of at most ``2^24 // (max|a| · max|b|)`` terms and the chunks' exact results are
+    added in int64. The quant dialect's interpreter kernels and the simulator's MAC arrays
+    both compute their int32 accumulators with it.
+    """
+    depth = a.shape[-1]
+    largest = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0))
+    chunk = depth if largest == 0 else max(1, int(_EXACT_F32 // largest))
+    if chunk >= depth:
+        return np.matmul(a, b).astype(np.int64)
+    total = np.zeros(np.broadcast_shapes((*a.shape[:-1], 1), (*b.shape[:-2], 1, b.shape[-1])),
+                     np.int64)
+    for k in range(0, depth, chunk):  # a few chunks per product, never per element
+        total += np.matmul(a[..., k:k + chunk], b[..., k:k + chunk, :]).astype(np.int64)
+    return total
+
+
+def softmax_exp_table(input_scale: float, length: int) -> np.ndarray:
+    """QLinearSoftmax's 256-entry exponential table for rows of ``length`` values.
+
+    Entry ``i`` is ``f32(exp((i - 255 + shift) · s))`` in double with ``shift =
+    max(0, ln(f32(FLT_MAX / length)) - 5) / s``, so that a row's sum stays finite; a value
+    ``d`` steps below its row's maximum reads entry ``255 - d``.
+    """
+    headroom = math.log(float(_F32(np.finfo(_F32).max) / _F32(length)))
+    shift = max(0.0, headroom - 5.0) / float(_F32(input_scale))
+    steps = np.arange(256, dtype=np.float64) - 255.0 + shift
+    return np.exp(steps * float(_F32(input_scale))).astype(_F32)
+
+
+def softmax_onnxruntime(x: np.ndarray, input_scale: float, output_scale: float,
+                        output_zero_point: int, element: ElementType) -> np.ndarray:
+    """QLinearSoftmax over the last axis of 8-bit ``x`` (onnxruntime's CPU kernel).
+
+    ``e = table[255 - (max - x)]`` (:func:`softmax_exp_table`), the row sum ``vsum`` in float32
+    in element order, then ``saturate(nearbyint(f32(e · floor(1 / y_scale)) / vsum) + y_zp)``.
+    onnxruntime's vectorised kernels sum in lanes and multiply by ``1 / vsum``; on every input
+    tested both orders gave the same integers, and its results saturate to the element range.
+    """
+    xi = np.asarray(x).astype(np.int64)
+    table = softmax_exp_table(input_scale, xi.shape[-1])
+    e = table[255 - (xi.max(axis=-1, keepdims=True) - xi)]
+    # cumsum adds in element order (not pairwise).
+    vsum = np.cumsum(e, axis=-1, dtype=_F32)[..., -1:]
+    inverse = _F32(np.floor(_F32(1.0) / _F32(output_scale)))
+    with np.errstate(all="ignore"):
+        v = ((e * inverse).astype(_F32) / vsum).astype(_F32)
+    return rint_saturate(v, element, offset=int(output_zero_point))
