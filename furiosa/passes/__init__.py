@@ -38,9 +38,10 @@ __all__ = [
 
 def register(registry: PassRegistry) -> None:
     """Add the target-independent passes and named pipelines to ``registry``."""
-    from furiosa.passes import canonicalize, fold_qdq, prelegalize
+    from furiosa.passes import canonicalize, fold_qdq, prelegalize, set_arithmetic
 
     registry.add_pass(canonicalize.Canonicalize, fold_qdq.FoldQDQ, *prelegalize.PASSES)
+    registry.add_pass(set_arithmetic.SetArithmetic)
 
 
 @cache
