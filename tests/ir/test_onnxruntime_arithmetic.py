@@ -318,16 +318,19 @@ POOLS = {  # shape, kernel, strides, pads, count_include_pad
 
 
 @pytest.mark.parametrize("name", list(POOLS))
-def test_average_pool(name: str) -> None:
+@pytest.mark.parametrize("own_output", [False, True])
+def test_average_pool(name: str, own_output: bool) -> None:
     shape, kernel, strides, pads, include = POOLS[name]
     case = Case(len(name))
     sx, zx = 0.037, -9
+    sy, zy = (0.021, 6) if own_output else (sx, zx)
     xf, xv = case.activation(shape, sx, zx)
     y = case.node("AveragePool", [xf], kernel_shape=list(kernel), strides=list(strides),
                   pads=list(pads), count_include_pad=include)
-    want = case.run_onnxruntime(y, sx, zx)
-    op = onnxruntime_mode(quant.AveragePool.build(xv, kernel_shape=kernel, strides=strides,
-                                                  pads=pads, count_include_pad=include))
+    want = case.run_onnxruntime(y, sy, zy)
+    output = {"output_scale": sy, "output_zero_point": zy} if own_output else {}
+    op = quant.AveragePool.build(xv, kernel_shape=kernel, strides=strides, pads=pads,
+                                 count_include_pad=include, arithmetic=ORT, **output)
     assert_identical(case.run_ir(op), want)
 
 

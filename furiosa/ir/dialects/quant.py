@@ -572,15 +572,36 @@ class AveragePool(Operation):
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
     arithmetic: str = arithmetic_attr()
+    # onnxruntime's QLinearAveragePool requantizes to its own output quantization inside its
+    # float formula; absent, the result has the input's (TFLite's AVERAGE_POOL always does).
+    output_scale: float | None = attribute(
+        AttrKind.FLOAT, None, check=lambda s: s > 0 and math.isfinite(s),
+        check_text="a positive finite number")
+    output_zero_point: int | None = attribute(AttrKind.INT, None)
 
     def window(self) -> Window:
         return window_of(self, "input", self.kernel_shape, self.strides, self.pads, None)
 
     def infer_types(self) -> list[TensorType]:
-        return _pool_type(self)
+        (t,) = _pool_type(self)
+        if self.output_scale is None and self.output_zero_point is None:
+            return [t]
+        out = Quantization.per_tensor(
+            self.output_scale if self.output_scale is not None else t.quant.scale[0],  # type: ignore[union-attr]
+            self.output_zero_point if self.output_zero_point is not None
+            else t.quant.zero_point[0])  # type: ignore[union-attr]
+        try:
+            return [TensorType(t.shape, t.element, out)]
+        except IRError as e:
+            raise self.error(str(e)) from None
 
     def verify_op(self) -> None:
         check_activation_bounds(self, self.type_of("input").element)
+        own = self.output_scale is not None or self.output_zero_point is not None
+        if own and self.arithmetic != "onnxruntime":
+            raise self.error("an output quantization of its own (output_scale, "
+                             "output_zero_point) needs arithmetic = \"onnxruntime\"; TFLite's "
+                             "average pool keeps the input's")
 
 
 @op_def("quant.MaxPool")

@@ -344,17 +344,18 @@ def _average_pool_onnxruntime(op: AveragePool, x: np.ndarray) -> np.ndarray:
     out = win.out
     lo, hi = activation_bounds(op, t.element)
     s, z = _scale(t), _zero_point(t)
+    ys, yz = _scale(op.result.type), _zero_point(op.result.type)
     if tuple(win.kernel) == tuple(x.shape[2:]) and not any(win.pads):
         # A window covering the whole unpadded plane falls back to QLinearGlobalAveragePool.
         count = math.prod(win.kernel)
         acc = x.astype(np.int64).sum(axis=tuple(range(2, x.ndim)), keepdims=True) - z * count
-        scale = global_average_scale(s, s, count)
-        return requantize_float32(acc, scale, z, t.element, lo, hi)
+        scale = global_average_scale(s, ys, count)
+        return requantize_float32(acc, scale, yz, t.element, lo, hi)
     # QLinearAveragePool: dequantized float32 values summed in window order, h outer.
     xp = _pad_spatial(dequantize_float32(x, s, z), win.pads, 0.0)
     taps = np.stack(list(_window_views(xp, win, out)), axis=-1)
     count = math.prod(win.kernel) if op.count_include_pad else _valid_counts(x, win, out)
-    return rint_saturate(average_pool_float32(taps, count, s, z), t.element, lo, hi)
+    return rint_saturate(average_pool_float32(taps, count, ys, yz), t.element, lo, hi)
 
 
 @kernel(AveragePool)
