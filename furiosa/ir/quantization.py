@@ -93,6 +93,10 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
     return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
 
 
+def _fits_int32(x: np.ndarray) -> bool:
+    return x.size == 0 or (int(x.min()) >= INT32_MIN and int(x.max()) <= INT32_MAX)
+
+
 def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | int,
                                      shift: np.ndarray | int) -> np.ndarray:
     """TFLite's MultiplyByQuantizedMultiplier on int32 accumulators, vectorised.
@@ -102,29 +106,39 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | i
     arrays reshaped to the channel axis). Accumulators, and the left-shifted accumulator, wrap
     to int32 as the reference's int32 arithmetic does. Returns int32.
     """
-    x = wrap_int32(acc)
+    x = np.asarray(acc)
+    x = np.asarray(x, dtype=np.int64) if _fits_int32(x) else wrap_int32(x)  # wrap when needed
     m = np.asarray(multiplier, dtype=np.int64)
     s = np.asarray(shift, dtype=np.int64)
     if np.any(s > 31) or np.any(s < -31):
         raise IRError("a quantized multiplier's shift must be in [-31, 31]")
-    x = wrap_int32(x << np.maximum(s, 0))
+    if np.any(s > 0):
+        x = wrap_int32(x << np.maximum(s, 0))
     right = np.maximum(-s, 0)
 
-    # SaturatingRoundingDoublingHighMul: round(x·m / 2^31). gemmlowp's nudge of 1 - 2^30 for
-    # negative products sends ties toward +inf (VQRDMULH), not away from zero. The one
-    # overflowing case, INT32_MIN · INT32_MIN, saturates.
-    ab = x * m  # |ab| <= 2^62: exact in int64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    t = ab + nudge
-    high = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C++ division truncates toward zero
-    high = np.where((x == INT32_MIN) & (m == INT32_MIN), INT32_MAX, high)
+    # SaturatingRoundingDoublingHighMul: (x·m + nudge) / 2^31 truncated, with nudge 2^30 for a
+    # non-negative product and 1 - 2^30 for a negative one. Both cases are the one floor
+    # (x·m + 2^30) >> 31 (ties toward +inf, as VQRDMULH); |x·m| <= 2^62 is exact in int64. The
+    # one overflowing case, INT32_MIN · INT32_MIN, saturates.
+    high = x * m
+    full = np.broadcast_shapes(high.shape, s.shape)
+    if high.shape != full:
+        high = np.broadcast_to(high, full).copy()
+    high += 1 << 30
+    high >>= 31
+    if np.any(m == INT32_MIN):
+        high = np.where((x == INT32_MIN) & (m == INT32_MIN), INT32_MAX, high)
 
-    # RoundingDivideByPOT: arithmetic shift right by `right`, rounding half away from zero.
+    # RoundingDivideByPOT: arithmetic shift right by `right`, rounding half away from zero:
+    # (high >> right) + 1 when the remainder exceeds half (half minus one for negative high).
+    if not np.any(right):
+        return high.astype(np.int32)
     mask = (np.int64(1) << right) - 1
     remainder = high & mask
     threshold = (mask >> 1) + (high < 0)
-    out = (high >> right) + (remainder > threshold)
-    return out.astype(np.int32)
+    high >>= right
+    high += remainder > threshold
+    return high.astype(np.int32)
 
 
 def divide_round_half_away(acc: np.ndarray, count: np.ndarray | int) -> np.ndarray:
@@ -135,6 +149,17 @@ def divide_round_half_away(acc: np.ndarray, count: np.ndarray | int) -> np.ndarr
     acc = np.asarray(acc, dtype=np.int64)
     count = np.asarray(count, dtype=np.int64)
     return np.sign(acc) * ((np.abs(acc) + count // 2) // count)
+
+
+def offset_clamp(values: np.ndarray, offset: int, element: ElementType,
+                 low: int | None = None, high: int | None = None) -> np.ndarray:
+    """``clamp_to(values + offset, ...)`` of int32 results without widening them: clamping to
+    the bounds minus the offset first keeps the sum inside int32."""
+    lo = element.min if low is None else max(low, element.min)
+    hi = element.max if high is None else min(high, element.max)
+    v = np.clip(values, lo - offset, hi - offset)
+    v += np.asarray(offset, dtype=v.dtype)
+    return v.astype(element.dtype)
 
 
 def clamp_to(values: np.ndarray, element: ElementType, low: int | None = None,
@@ -253,11 +278,23 @@ def requantize_float32(acc: np.ndarray, scale: np.ndarray | float, zero_point: i
     ``scale`` is float32 and broadcasts against ``acc`` (a per-channel array reshaped to the
     channel axis). ``low``/``high`` narrow the saturation range (a fused activation).
     """
-    product = np.asarray(acc).astype(np.float32) * np.asarray(scale, dtype=np.float32)
-    rounded = np.rint(product.astype(np.float32))
-    # Clip in float before the integer cast so that huge values saturate instead of wrapping.
-    stored = np.clip(rounded, -(2.0**40), 2.0**40).astype(np.int64) + int(zero_point)
-    return clamp_to(stored, element, low, high)
+    v = np.asarray(acc).astype(np.float32)
+    factor = np.asarray(scale, dtype=np.float32)
+    if np.broadcast_shapes(v.shape, factor.shape) == v.shape:
+        v *= factor
+    else:
+        v = v * factor
+    np.rint(v, out=v)
+    # Clamp to the output range minus the zero point while still in float (so huge values
+    # saturate instead of wrapping), then add the zero point in integers: the same integers
+    # as clamp(rint(v) + zp).
+    lo = element.min if low is None else max(low, element.min)
+    hi = element.max if high is None else min(high, element.max)
+    zp = int(zero_point)
+    np.clip(v, lo - zp, hi - zp, out=v)
+    stored = v.astype(np.int32)
+    stored += zp
+    return stored.astype(element.dtype)
 
 
 # --------------------------------------------------------------------------- arithmetic modes

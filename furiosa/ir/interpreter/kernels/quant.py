@@ -50,6 +50,7 @@ from furiosa.ir.quantization import (
     exact_matmul,
     global_average_scale,
     multiply_by_quantized_multiplier,
+    offset_clamp,
     onnxruntime_table,
     qlinear_add_ratio,
     qlinear_add_values,
@@ -150,7 +151,7 @@ def _conv(op: Conv, x: np.ndarray, w: np.ndarray,
                                    op.output_zero_point, yt.element, lo, hi)]
     y = multiply_by_quantized_multiplier(acc, _per_channel(op.multiplier, rank, 1),
                                          _per_channel(op.shift, rank, 1))
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 def _per_channel_f32(values: np.ndarray, rank: int, axis: int) -> np.ndarray:
@@ -206,7 +207,7 @@ def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
         mult, shift = mult.reshape(()), shift.reshape(())
     y = multiply_by_quantized_multiplier(acc, mult, shift)
     lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 @kernel(FullyConnected)
@@ -240,7 +241,7 @@ def _add_or_sub(op: Add | Sub, a: np.ndarray, b: np.ndarray, sign: int) -> list[
     y = multiply_by_quantized_multiplier(raw, op.output_multiplier, op.output_shift)
     yt = op.result.type
     lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 def broadcast_scalar_operand(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> str:
@@ -296,7 +297,7 @@ def _mul(op: Mul, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
         return [rint_saturate(qlinear_mul_values(product, scale, op.output_zero_point),
                               yt.element, lo, hi)]
     y = multiply_by_quantized_multiplier(product, op.multiplier, op.shift)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 def _requantize(x: np.ndarray, t: TensorType, multiplier: int, shift: int,
@@ -457,7 +458,7 @@ def _reduce_sum(op: ReduceSum, x: np.ndarray) -> list[np.ndarray]:
     acc = np.sum(x.astype(np.int64) - _zero_point(t), axis=op.normalized_axes(),
                  keepdims=bool(op.keepdims))
     y = multiply_by_quantized_multiplier(acc, op.multiplier, op.shift)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element)]
+    return [offset_clamp(y, _zero_point(yt), yt.element)]
 
 
 # --------------------------------------------------------------------------- gemmlowp fixed point
