@@ -87,14 +87,16 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
+def _fits_int32(x: np.ndarray) -> bool:
+    return x.size == 0 or (int(x.min()) >= INT32_MIN and int(x.max()) <= INT32_MAX)
+
+
 def wrap_int32(x: np.ndarray) -> np.ndarray:
     """Two's-complement wrap of integers to the int32 range (as int64), like int32 arithmetic."""
     x = np.asarray(x, dtype=np.int64)
+    if _fits_int32(x):  # the usual case: nothing wraps, and checking is cheaper than wrapping
+        return x
     return ((x - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
-
-
-def _fits_int32(x: np.ndarray) -> bool:
-    return x.size == 0 or (int(x.min()) >= INT32_MIN and int(x.max()) <= INT32_MAX)
 
 
 def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | int,
@@ -106,8 +108,7 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | i
     arrays reshaped to the channel axis). Accumulators, and the left-shifted accumulator, wrap
     to int32 as the reference's int32 arithmetic does. Returns int32.
     """
-    x = np.asarray(acc)
-    x = np.asarray(x, dtype=np.int64) if _fits_int32(x) else wrap_int32(x)  # wrap when needed
+    x = wrap_int32(acc)
     m = np.asarray(multiplier, dtype=np.int64)
     s = np.asarray(shift, dtype=np.int64)
     if np.any(s > 31) or np.any(s < -31):
@@ -438,6 +439,11 @@ def average_pool_float32(window_values: np.ndarray, count: np.ndarray | int,
 _EXACT_F32 = 1 << 24  # every integer of magnitude up to 2^24 is exact in float32
 
 
+def _magnitude(x: np.ndarray) -> float:
+    """``max |x|`` without an absolute-value copy of ``x``."""
+    return 0.0 if x.size == 0 else max(float(x.max()), -float(x.min()))
+
+
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` of integer-valued float32 arrays, exact, as int64.
 
@@ -448,7 +454,7 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     both compute their int32 accumulators with it.
     """
     depth = a.shape[-1]
-    largest = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0))
+    largest = _magnitude(a) * _magnitude(b)
     chunk = depth if largest == 0 else max(1, int(_EXACT_F32 // largest))
     if chunk >= depth:
         return np.matmul(a, b).astype(np.int64)

@@ -111,26 +111,39 @@ def _window_views(xp: np.ndarray, win: Window, out: tuple[int, ...]) -> Iterator
 # --------------------------------------------------------------------------- convolution and matmul
 
 
+_DEPTHWISE_EXACT_TAPS = 512  # 512 products below 2^15 sum below 2^24: exact in float32
+
+
 def _conv_accumulator(op: Conv, x: np.ndarray, w: np.ndarray,
                       bias: np.ndarray | None) -> np.ndarray:
     """Σ (x - x_zp)·w + bias over each window, exact, as int64 (N, M, *out)."""
-    xt = op.type_of("input")
     win = op.window()
     out = win.out
     n, c = x.shape[:2]
     m, g = w.shape[0], op.group
     k, positions = math.prod(win.kernel), math.prod(out)
     # Padding with the zero point contributes nothing: it is real zero.
-    xc = x.astype(np.float32) - np.float32(_zero_point(xt))
-    if all(kk == 1 for kk in win.kernel) and all(s == 1 for s in win.strides) \
-            and not any(win.pads):
-        cols = xc.reshape(n, g, c // g, positions)  # a 1x1 convolution needs no im2col
-    else:
+    xc = x.astype(np.float32)
+    xc -= np.float32(_zero_point(op.type_of("input")))
+    wf = w.astype(np.float32)
+    if g == c == m and k <= _DEPTHWISE_EXACT_TAPS:
+        # Depthwise: one multiply-add per kernel tap over the whole output, no im2col. Each
+        # product is below 2^15 in magnitude, so float32 sums of up to 512 taps are exact.
         xp = _pad_spatial(xc, win.pads, 0.0)
-        cols = np.stack(list(_window_views(xp, win, out)), axis=2)  # (N, C, K, *out)
-        cols = cols.reshape(n, g, (c // g) * k, positions)
-    wmat = w.astype(np.float32).reshape(g, m // g, (c // g) * k)
-    acc = exact_matmul(wmat, cols).reshape(n, m, *out)
+        taps = wf.reshape(m, k)
+        total = np.zeros((n, m, *out), np.float32)
+        for i, view in enumerate(_window_views(xp, win, out)):
+            total += view * taps[:, i].reshape((1, m) + (1,) * len(out))
+        acc = total.astype(np.int64)
+    else:
+        if all(kk == 1 for kk in win.kernel) and all(s == 1 for s in win.strides) \
+                and not any(win.pads):
+            cols = xc.reshape(n, g, c // g, positions)  # a 1x1 convolution needs no im2col
+        else:
+            xp = _pad_spatial(xc, win.pads, 0.0)
+            cols = np.stack(list(_window_views(xp, win, out)), axis=2)  # (N, C, K, *out)
+            cols = cols.reshape(n, g, (c // g) * k, positions)
+        acc = exact_matmul(wf.reshape(g, m // g, (c // g) * k), cols).reshape(n, m, *out)
     if bias is not None:
         acc += bias.astype(np.int64).reshape((1, m) + (1,) * len(out))
     return acc
