@@ -347,9 +347,13 @@ def test_global_average_pool(shape: tuple[int, ...], sy: float, zy: int) -> None
 
 @pytest.mark.parametrize(("kind", "shape", "axes"), [
     ("ReduceMean", (2, 12, 5), (1,)), ("ReduceSum", (3, 20), (1,)),
-    ("ReduceSum", (2, 4, 6), (0, 2)), ("ReduceMean", (1, 64, 3), (1,))])
+    ("ReduceSum", (2, 4, 6), (0, 2)), ("ReduceMean", (1, 64, 3), (1,)),
+    ("ReduceMean", (16, 1000), (1,)), ("ReduceMean", (4, 300, 7), (1,)),
+    ("ReduceSum", (32, 513), (1,)), ("ReduceMean", (8, 9, 40), (2,)),
+    ("ReduceMean", (2, 64, 7, 7), (2, 3)), ("ReduceMean", (1, 16, 13, 5), (2, 3))])
 def test_float_reductions(kind: str, shape: tuple[int, ...], axes: tuple[int, ...]) -> None:
-    """onnxruntime leaves ReduceMean and ReduceSum in float between DQ and Q."""
+    """onnxruntime leaves ReduceMean and ReduceSum in float between DQ and Q. A mean over H and
+    W is quant.Mean's global-average-pool formula, which gives the same integers here."""
     case = Case(len(shape) + sum(axes))
     sy, zy = (0.04, 3) if kind == "ReduceMean" else (0.4, -2)
     xf, xv = case.activation(shape, 0.043, -7)

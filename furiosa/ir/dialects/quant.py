@@ -1,7 +1,10 @@
 """The ``quant`` dialect: integer arithmetic on quantized tensors, as the NPU performs it.
 
 Each op computes exactly what the TFLite int8 reference kernel of its kind computes (NCHW,
-the layout of the onnx dialect). Operands and results are quantized tensors (``quant<...>``
+the layout of the onnx dialect), or, with ``arithmetic = "onnxruntime"``, what onnxruntime's
+integer CPU kernel computes; in that mode the kernel takes its float32 scales from the operand
+and result quantization in the types and leaves the fixed-point attributes unused
+(``docs/numerics.md`` gives each op's formula in both modes). Operands and results are quantized tensors (``quant<...>``
 over i8/u8; the interpreter holds their stored integers). Requantization is explicit: the
 fixed-point ``multiplier``/``shift`` attributes (see :mod:`furiosa.ir.quantization`) and the
 result's ``output_scale``/``output_zero_point`` are attributes, so passes, the backend and the
