@@ -134,11 +134,14 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray | i
     # (high >> right) + 1 when the remainder exceeds half (half minus one for negative high).
     if not np.any(right):
         return high.astype(np.int32)
-    mask = (np.int64(1) << right) - 1
-    remainder = high & mask
-    threshold = (mask >> 1) + (high < 0)
+    # RoundingDivideByPOT: x / 2^right rounded half away from zero, which is
+    # (x + 2^(right-1)) >> right for x >= 0 and (x + 2^(right-1) - 1) >> right for x < 0.
+    negative = high < 0
+    if not np.all(right > 0):
+        negative &= right > 0  # a zero shift leaves every value as it is
+    high += np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    high -= negative
     high >>= right
-    high += remainder > threshold
     return high.astype(np.int32)
 
 
@@ -444,16 +447,30 @@ def _magnitude(x: np.ndarray) -> float:
     return 0.0 if x.size == 0 else max(float(x.max()), -float(x.min()))
 
 
+def _largest_abs_sum(x: np.ndarray, axis: int) -> float:
+    """The largest sum of ``|x|`` along ``axis`` (float64, so the bound itself is exact)."""
+    return 0.0 if x.size == 0 else float(np.abs(x).sum(axis=axis, dtype=np.float64).max())
+
+
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` of integer-valued float32 arrays, exact, as int64.
 
     float32 BLAS is twice as fast as float64, and exact while every partial sum stays below
-    2^24 in magnitude, whatever order the BLAS sums in. So the reduction axis is cut into
-    chunks of at most ``2^24 // (max|a| · max|b|)`` terms and the chunks' exact results are
-    added in int64. The quant dialect's interpreter kernels and the simulator's MAC arrays
+    2^24 in magnitude, whatever order the BLAS sums in. One product does when a bound on the
+    sums of ``|a_ik|·|b_kj|`` shows it; otherwise the reduction axis is cut into chunks of at
+    most ``2^24 // (max|a| · max|b|)`` terms and the chunks' exact results are added in int64. The quant dialect's interpreter kernels and the simulator's MAC arrays
     both compute their int32 accumulators with it.
     """
     depth = a.shape[-1]
+    # Every partial sum of row i and column j is at most Σ_k |a_ik|·|b_kj|, so at most the
+    # largest row sum of |a| times max |b| (or max |a| times the largest column sum of |b|):
+    # bounded on the smaller operand, that usually shows one product to be exact at full depth.
+    if a.size <= b.size:
+        bound = _largest_abs_sum(a, -1) * _magnitude(b)
+    else:
+        bound = _magnitude(a) * _largest_abs_sum(b, -2)
+    if bound < _EXACT_F32:
+        return np.matmul(a, b).astype(np.int64)
     largest = _magnitude(a) * _magnitude(b)
     chunk = depth if largest == 0 else max(1, int(_EXACT_F32 // largest))
     if chunk >= depth:
