@@ -23,6 +23,7 @@ import numpy as np
 
 from furiosa.errors import IRError
 from furiosa.ir.attributes import is_struct
+from furiosa.ir.traits import Effect, Trait, TraitT, class_traits, find_trait
 from furiosa.ir.types import ElementType, ShapedType, TensorType
 
 # --------------------------------------------------------------------------- values
@@ -278,8 +279,11 @@ class Operation:
     OP_NAME: ClassVar[str] = ""
     OPERANDS: ClassVar[tuple[OperandDef, ...]] = ()
     RESULTS: ClassVar[tuple[ResultDef, ...]] = (ResultDef("output"),)
-    # An op without side effects whose results are unused may be deleted; all ops are pure today.
-    PURE: ClassVar[bool] = True
+    # What the op is (furiosa.ir.traits): inherited from base classes, extended by subclasses.
+    TRAITS: ClassVar[tuple[Trait, ...]] = ()
+    WITHOUT_TRAITS: ClassVar[tuple[type[Trait], ...]] = ()
+    # Its memory effects: () is pure, None unknown (never treated as pure).
+    EFFECTS: ClassVar[tuple[Effect, ...] | None] = ()
 
     operands: list[Value | None] = attrs.field(factory=list)
     loc: str | None = None
@@ -339,6 +343,30 @@ class Operation:
             cached = {f.name: f.metadata["furiosa"] for f in attrs.fields(cls) if "furiosa" in f.metadata}
             cls._attr_specs_cache = cached  # type: ignore[attr-defined]
         return cached
+
+    @classmethod
+    def traits(cls) -> tuple[Trait, ...]:
+        """Every trait of this op class, its own and its bases'."""
+        return class_traits(cls)
+
+    @classmethod
+    def has_trait(cls, trait: type[Trait]) -> bool:
+        return find_trait(cls, trait) is not None
+
+    @classmethod
+    def trait(cls, trait: type[TraitT]) -> TraitT | None:
+        """The declared trait of class ``trait``, or None."""
+        return find_trait(cls, trait)
+
+    def effects(self) -> tuple[Effect, ...] | None:
+        """This op's memory effects (its class's ``EFFECTS``; None when unknown)."""
+        return self.EFFECTS
+
+    @property
+    def is_pure(self) -> bool:
+        """No memory effect: the op may be erased when unused, merged with an equal op and
+        folded to a constant."""
+        return self.effects() == ()
 
     @classmethod
     def dialect(cls) -> str:
@@ -516,7 +544,7 @@ def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.n
             values = static()
             memo[key] = values[cur.index] if values is not None else None
             continue
-        if not op.PURE or not all(r.type.is_static and r.type.size <= CONSTANT_EVAL_LIMIT
+        if not op.is_pure or not all(r.type.is_static and r.type.size <= CONSTANT_EVAL_LIMIT
                                   for r in op.results):
             memo[key] = None
             continue

@@ -15,9 +15,10 @@ import numpy as np
 from furiosa.ir.core import Dense, Operation, Value, constant_value
 from furiosa.ir.dialects.onnx import elementwise as ew
 from furiosa.ir.dialects.onnx import tensor as tn
-from furiosa.ir.dialects.onnx.base import Constant, Identity
+from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.interpreter import has_kernel, run_op
 from furiosa.ir.module import Function
+from furiosa.ir.traits import SameTypeIdentity
 from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
 
@@ -27,7 +28,7 @@ from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_gree
 def make_fold_pattern(limit: int) -> RewritePattern:
     @pattern(name="constants-folded")
     def fold(op: Operation, rw: Rewriter) -> bool:
-        if isinstance(op, Constant) or not op.PURE or not has_kernel(op):
+        if isinstance(op, Constant) or not op.is_pure or not has_kernel(op):
             return False
         if not all(r.type.is_static and r.type.size <= limit for r in op.results):
             return False
@@ -74,16 +75,10 @@ def _forward(op: Operation, rw: Rewriter, value: Value | None) -> bool:
     return True
 
 
-# Ops that are the identity whenever their result type equals their first operand's.
-_SAME_TYPE_IDENTITIES: tuple[type[Operation], ...] = (
-    Identity, tn.Reshape, tn.Expand, tn.Squeeze, tn.Unsqueeze, tn.Flatten, tn.Tile, ew.Cast,
-    ew.Dropout,
-)
-
-
-@pattern(*_SAME_TYPE_IDENTITIES, name="identities-removed")
+@pattern(name="identities-removed")
 def same_type_identity(op: Operation, rw: Rewriter) -> bool:
-    return _forward(op, rw, op.operands[0])
+    """An op declaring SameTypeIdentity is its operand when the types agree."""
+    return op.has_trait(SameTypeIdentity) and _forward(op, rw, op.operands[0])
 
 
 @pattern(tn.Transpose, name="identities-removed")
@@ -210,7 +205,7 @@ def eliminate_common_subexpressions(function: Function, ctx: PassContext | None 
     seen: dict[tuple[Any, ...], Operation] = {}
     changed = False
     for op in function.ops:
-        if not op.PURE:
+        if not op.is_pure:
             continue
         key = _cse_key(op)
         if key is None:

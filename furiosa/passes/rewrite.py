@@ -22,6 +22,7 @@ import attrs
 from furiosa.errors import PassError
 from furiosa.ir.core import Operation, Value
 from furiosa.ir.module import Function
+from furiosa.ir.traits import only_reads
 from furiosa.passes.base import PassContext
 
 RewriteFn = Callable[[Operation, "Rewriter"], bool]
@@ -88,20 +89,35 @@ class Rewriter:
 
 
 def is_dead(function: Function, op: Operation) -> bool:
-    return op.PURE and not any(r.uses for r in op.results) and not any(
+    """Unused, and erasing it changes no memory (it is pure or only reads)."""
+    return only_reads(op.effects()) and not any(r.uses for r in op.results) and not any(
         o is r for r in op.results for o in function.outputs)
 
 
 def apply_patterns_greedily(function: Function, patterns: Iterable[RewritePattern],
                             ctx: PassContext | None = None, *, max_rewrites: int | None = None,
-                            erase_dead: bool = True) -> bool:
+                            erase_dead: bool = True, sweeps: int = 1) -> bool:
     """Apply ``patterns`` until none matches; True when anything changed.
 
     Counts each successful pattern in ``ctx`` under its name. Raises PassError
     when the patterns keep rewriting past ``max_rewrites`` (default: 20 per op),
-    which means two patterns undo each other.
+    which means two patterns undo each other. ``sweeps`` > 1 starts over from every
+    op while the last sweep changed something, at most that many times: for patterns
+    that look further than the ops a rewrite touched, so a rewrite can enable a match
+    the worklist does not revisit.
     """
     patterns = list(patterns)
+    changed = False
+    for _ in range(sweeps):
+        if not _sweep(function, patterns, ctx, max_rewrites, erase_dead):
+            break
+        changed = True
+    return changed
+
+
+def _sweep(function: Function, patterns: list[RewritePattern], ctx: PassContext | None,
+           max_rewrites: int | None, erase_dead: bool) -> bool:
+    """One run of the worklist, seeded with every op of ``function``."""
     ops = function.ops
     limit = max_rewrites if max_rewrites is not None else 20 * max(len(ops), 1) + 100
     worklist: deque[Operation] = deque(ops)

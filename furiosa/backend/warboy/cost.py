@@ -4,8 +4,9 @@ Every number comes from the :class:`TargetSpec`; the formulas (``docs/partition.
 
 * ``op_macs(op)``: the multiply-accumulates of one op, exact from its shapes, for the ops
   that do nearly all of a network's arithmetic (convolutions and matrix products, in their
-  float, integer, ``quant`` and ``warboy`` forms); 0 for every other op. A dynamic dimension
-  counts as 1, so the count is a lower bound.
+  float, integer, ``quant`` and ``warboy`` forms): each declares the ``HasMACs`` trait with
+  its formula; 0 for every other op. A dynamic dimension counts as 1, so the count is a
+  lower bound.
 * NPU time of ``macs`` MACs: ``macs / (macs_per_cycle · clock_hz)``, the MAC arrays at peak.
 * host time of the same work: ``macs / host_macs_per_second``.
 * transfer time of a region: ``bytes / host_link_bandwidth + transfers · host_link_latency_s``,
@@ -26,21 +27,10 @@ import attrs
 
 from furiosa.backend.warboy.target import TargetSpec
 from furiosa.ir.core import Operation, Value
-from furiosa.ir.dialects import quant
-from furiosa.ir.dialects.onnx import nn, quantized
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Function
+from furiosa.ir.traits import HasMACs
 from furiosa.ir.types import DYNAMIC, TensorType
-
-# Output element x (input channels per group · kernel): W is [M, C/group, k...].
-_CONVOLUTIONS = (nn.Conv, quant.Conv, quantized.ConvInteger, quantized.QLinearConv)
-# Output element x K, with K the last axis of A.
-_MATRIX_PRODUCTS = (nn.MatMul, quant.MatMul, quant.FullyConnected, quantized.MatMulInteger,
-                    quantized.QLinearMatMul)
-# Output element x K, with K the inner dimension of A' (A transposed when transA).
-_GEMMS = (nn.Gemm, quantized.QGemm)
-# The weights operand of each convolution (QLinearConv puts x's scale and zero point first).
-_WEIGHT_INDEX = {quantized.QLinearConv: 3}
 
 
 def elements(t: TensorType) -> int:
@@ -57,28 +47,9 @@ def tensor_bytes(t: TensorType) -> int:
 
 
 def op_macs(op: Operation) -> int:
-    """Multiply-accumulates of ``op`` (0 for ops that are not convolutions or matrix products)."""
-    if not op.results:
-        return 0
-    out = elements(op.results[0].type)
-    if isinstance(op, _CONVOLUTIONS):
-        w = op.operands[_WEIGHT_INDEX.get(type(op), 1)]
-        assert w is not None  # the weights are a required operand
-        return out * _prod(w.type.shape[1:])
-    if isinstance(op, nn.ConvTranspose):
-        # Each input element meets M/group · k... weights: W is [C, M/group, k...].
-        x, w = op.operands[0], op.operands[1]
-        assert x is not None and w is not None
-        return elements(x.type) * _prod(w.type.shape[1:])
-    if isinstance(op, _MATRIX_PRODUCTS):
-        a = op.operands[0]
-        assert a is not None
-        return out * _dim(a.type.shape[-1])
-    if isinstance(op, _GEMMS):
-        a = op.operands[0]
-        assert a is not None
-        return out * _dim(a.type.shape[0] if op.transA else a.type.shape[1])
-    return 0
+    """Multiply-accumulates of ``op``: its HasMACs formula, 0 for ops without one."""
+    trait = HasMACs.of(op)
+    return trait.count(op) if trait is not None else 0
 
 
 def _dim(d: int) -> int:

@@ -10,20 +10,16 @@ planning) refine these ops.
 
 from __future__ import annotations
 
-from furiosa.ir.core import Operation, op_def
-from furiosa.ir.dialects import quant
-from furiosa.ir.dialects.onnx import nn, tensor
+import furiosa.ir.dialects  # noqa: F401  (declares every op, so all NpuCapable ones are seen)
+from furiosa.ir.core import DECLARED_OPS, Operation, op_def
+from furiosa.ir.traits import NpuCapable
 
-# The classes the NPU runs: every quant op, and the shape ops of the supported-operator
-# table when their data is INT8 (they move bytes; the arithmetic is unchanged).
-NPU_CLASSES: tuple[type[Operation], ...] = (
-    quant.Conv, quant.MatMul, quant.FullyConnected, quant.Add, quant.Sub, quant.Mul,
-    quant.Requantize, quant.Table, quant.AveragePool, quant.MaxPool, quant.Mean, quant.Concat,
-    quant.ReduceSum, quant.Softmax, quant.ResizeBilinear,
-    tensor.Reshape, tensor.Flatten, tensor.Squeeze, tensor.Unsqueeze, tensor.Transpose,
-    tensor.Expand, tensor.Split, tensor.Concat, tensor.Slice, tensor.Pad, tensor.Resize,
-    tensor.DepthToSpace, tensor.SpaceToDepth, nn.MaxPool,
-)
+# The classes the NPU runs are those that declare NpuCapable: every quant op, and the shape
+# ops of the supported-operator table when their data is INT8 (they move bytes; the
+# arithmetic is unchanged). Sorted by name so that twins are declared deterministically.
+NPU_CLASSES: tuple[type[Operation], ...] = tuple(
+    cls for name, cls in sorted(DECLARED_OPS.items())
+    if cls.has_trait(NpuCapable) and cls.dialect() != "warboy")
 
 
 def _declare_twin(base: type[Operation]) -> type[Operation]:

@@ -23,12 +23,15 @@ from furiosa.ir.core import Operation, Value
 from furiosa.ir.dialects.func import Call
 from furiosa.ir.dialects.onnx.base import Constant
 from furiosa.ir.module import Function
+from furiosa.ir.traits import QuantFoldable
 from furiosa.passes.base import FunctionPass, PassContext, option
 
 PLACEMENT = "warboy.placement"
 REASON = "warboy.reason"
 FIX = "warboy.fix"
 EDGE_OPS = ("host.Quantize", "host.Dequantize", "host.Lower", "host.Unlower")
+DEQUANTIZE_OPS = ("host.Dequantize", "onnx.DequantizeLinear")
+QUANTIZE_OPS = ("host.Quantize", "onnx.QuantizeLinear")
 
 
 def is_int8(v: Value) -> bool:
@@ -50,12 +53,34 @@ def decide(op: Operation, target_name: str) -> Verdict:
     if twin_of(op) is None or not all(is_int8(v) for v in data_values(op)):
         others = [v.type.element for v in data_values(op) if not is_int8(v)]
         kinds = ", ".join(sorted({str(e) for e in others})) or "non-INT8 data"
-        # Float data can be quantized; integer data (indices, shapes) belongs on the host.
-        fix = "quantize the model (QDQ ONNX or an INT8 TFLite model)" \
-            if any(e.is_float for e in others) else ""
+        foldable = QuantFoldable.of(op)
+        if quantized_in_model(op):
+            # The model already quantizes this op; quantizing it again changes nothing.
+            if foldable is None:
+                return Verdict(verdict.operator, False,
+                               f"'{verdict.operator}' is quantized in the model but has no INT8 "
+                               f"form the NPU runs yet, so it computes on {kinds} on the host", "")
+            fix = (f"run fold-qdq before legalize (it makes this op a {foldable.into} when its "
+                   f"quantization allows)")
+        elif any(e.is_float for e in others):
+            fix = "quantize the model (QDQ ONNX or an INT8 TFLite model)"
+        else:
+            fix = ""  # integer data (indices, shapes) belongs on the host
         return Verdict(verdict.operator, False,
                        f"'{verdict.operator}' computes on {kinds}; the NPU computes INT8 only", fix)
     return verdict
+
+
+def quantized_in_model(op: Operation) -> bool:
+    """True when ``op`` computes on float only because no INT8 form of it exists: every float
+    value it reads is dequantized 8-bit data and every float result is quantized again."""
+    floats_in = [v for v in op.operands if v is not None and not isinstance(v.owner, Constant)
+                 and v.type.element.is_float]
+    floats_out = [r for r in op.results if r.type.element.is_float]
+    if not floats_in:
+        return False
+    return all(v.owner is not None and v.owner.OP_NAME in DEQUANTIZE_OPS for v in floats_in) \
+        and all(r.users and all(u.OP_NAME in QUANTIZE_OPS for u in r.users) for r in floats_out)
 
 
 def target_option() -> str:

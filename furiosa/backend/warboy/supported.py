@@ -23,6 +23,7 @@ import numpy as np
 
 from furiosa.backend.warboy.target import WARBOY, TargetSpec
 from furiosa.ir.core import Operation, Value
+from furiosa.ir.traits import NpuCapable
 
 Check = Callable[[Operation, TargetSpec], str | None]
 
@@ -244,26 +245,23 @@ RULES: tuple[OperatorRule, ...] = (
 
 RULES_BY_OPERATOR: dict[str, OperatorRule] = {r.operator: r for r in RULES}
 
-# quant ops are the INT8 forms of onnx operators, some under their TFLite names; Table (an
-# element-wise function as a lookup) and Requantize are the NPU's own and always run there.
-_QUANT_ALIASES = {"FullyConnected": "Gemm", "ResizeBilinear": "Resize"}
-_NPU_OWN = ("Table", "Requantize")
-
 
 def operator_name(op: Operation) -> str:
-    """The ONNX operator an IR op stands for: quant.Conv and warboy.Conv stand for Conv."""
-    from furiosa.backend.warboy.dialect import base_of
-
-    base = base_of(op)
-    short = base.OP_NAME.split(".", 1)[1]
-    return _QUANT_ALIASES.get(short, short) if base.dialect() == "quant" else short
+    """The table row an IR op is checked against: the row its NpuCapable trait names
+    (quant.FullyConnected and warboy.FullyConnected stand for Gemm), else the operator its
+    class is named after (a float onnx.Conv stands for Conv)."""
+    capable = NpuCapable.of(op)
+    if capable is not None:
+        return capable.operator
+    return op.OP_NAME.split(".", 1)[1]
 
 
 def check_operator(op: Operation, target: TargetSpec) -> Verdict:
     """Apply the table to one op (its quantization is the legalizer's concern)."""
     name = operator_name(op)
-    if name in _NPU_OWN:
-        return Verdict(name, True)
+    capable = NpuCapable.of(op)
+    if capable is not None and capable.own:
+        return Verdict(name, True)  # the NPU's own op (a lookup table, a requantization)
     rule = RULES_BY_OPERATOR.get(name)
     if rule is None:
         return Verdict(name, False, f"'{name}' cannot be accelerated yet",

@@ -19,6 +19,8 @@ class Call(Operation):
     OPERANDS = (operand("inputs", variadic=True, min_count=0),)
     RESULTS = (result("outputs", variadic=True),)
     callee: str = attribute(AttrKind.SYMBOL, doc="the function called")
+    # What the callee does to memory is not known here, so a call is never treated as pure.
+    EFFECTS = None
 
     def infer_types(self) -> list[TensorType]:
         # A call's types are its callee's: they are given when it is built (the verifier

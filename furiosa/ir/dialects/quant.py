@@ -43,6 +43,14 @@ from furiosa.ir.quantization import (
     lookup_table,
     quantize_multiplier,
 )
+from furiosa.ir.traits import (
+    Elementwise,
+    HasMACs,
+    MovesData,
+    NpuCapable,
+    conv_macs,
+    matmul_macs,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
 
 E = ElementType
@@ -273,6 +281,8 @@ class RescalingOp(Operation):
 @op_def("quant.Conv")
 class Conv(RescalingOp):
     """clamp(MBQM(Σ (x - x_zp)·w + bias, multiplier, shift) + y_zp) over NCHW conv windows."""
+    # BatchNormalization runs folded into the Conv it follows (fold-batchnorm).
+    TRAITS = (HasMACs(conv_macs()), NpuCapable("Conv", ("BatchNormalization",)))
 
     OPERANDS = (operand("input", QUANT_STORAGE), operand("weights", {E.I8}),
                 operand("bias", {E.I32}, optional=True))
@@ -342,6 +352,7 @@ class MatMul(RescalingOp):
     MatMul / Gemm (constant B, per-tensor or per-column weights, bias); TFLite's int8
     FULLY_CONNECTED rescales in double and is ``quant.FullyConnected``.
     """
+    TRAITS = (HasMACs(matmul_macs), NpuCapable("MatMul"))
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
                 operand("bias", {E.I32}, optional=True))
@@ -407,6 +418,7 @@ class MatMul(RescalingOp):
 @attrs.define(kw_only=True, eq=False, repr=False)
 class _Binary(RescalingOp):
     """Two broadcast per-tensor quantized operands of one element type; result of that type."""
+    TRAITS = (Elementwise(),)
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE))
     RESULTS = (result("output"),)
@@ -465,17 +477,21 @@ class _AddOrSub(_Binary):
 class Add(_AddOrSub):
     """TFLite int8 ADD: clamp(MBQM(A' + B', output_multiplier, output_shift) + y_zp), where
     A' = MBQM((a - a_zp)·2^left_shift, a_multiplier, a_shift) and B' likewise."""
+    # PRelu is rewritten (rewrite-prelu) as (1 - slope)·Relu(x) + slope·x, ending in an Add.
+    TRAITS = (NpuCapable("Add", ("PRelu",)),)
 
 
 @op_def("quant.Sub")
 class Sub(_AddOrSub):
     """TFLite int8 SUB: clamp(MBQM(A' - B', output_multiplier, output_shift) + y_zp), where
     A' = MBQM((a - a_zp)·2^left_shift, a_multiplier, a_shift) and B' likewise."""
+    TRAITS = (NpuCapable("Sub"),)
 
 
 @op_def("quant.Mul")
 class Mul(_Binary):
     """TFLite int8 MUL: clamp(MBQM((a - a_zp)·(b - b_zp), multiplier, shift) + y_zp)."""
+    TRAITS = (NpuCapable("Mul"),)
 
     multiplier: int = multiplier_attr()
     shift: int = shift_attr()
@@ -500,6 +516,7 @@ class Mul(_Binary):
 @op_def("quant.Requantize")
 class Requantize(RescalingOp):
     """TFLite QUANTIZE of 8-bit to 8-bit: clamp(MBQM(x - x_zp, multiplier, shift) + y_zp)."""
+    TRAITS = (Elementwise(), NpuCapable("Requantize", own=True))
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -523,9 +540,15 @@ class Requantize(RescalingOp):
                          output_scale=out.scale[0], output_zero_point=out.zero_point[0])
 
 
+# The element-wise rows of the supported-operator table: the NPU computes each as a table.
+TABLE_ROWS = ("Clip", "Relu", "LeakyRelu", "Sigmoid", "Softplus", "Tanh", "Exp", "Log", "Elu",
+              "Erf", "Gelu", "Sqrt", "Pow")
+
+
 @op_def("quant.Table")
 class Table(RescalingOp):
     """Element-wise lookup output = table[byte of x] in a 256-entry i8/u8 table (TFLite's LUT)."""
+    TRAITS = (Elementwise(), NpuCapable("Table", TABLE_ROWS, own=True))
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -565,6 +588,7 @@ class AveragePool(Operation):
     The result has the input's quantization. Padded positions are skipped
     (``count_include_pad = 0``) or count as the zero point.
     """
+    TRAITS = (NpuCapable("AveragePool"),)
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -610,6 +634,7 @@ class AveragePool(Operation):
 @op_def("quant.MaxPool")
 class MaxPool(Operation):
     """Integer max over each window (padding never wins); same quantization in and out."""
+    TRAITS = (MovesData(), NpuCapable("MaxPool"))
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -646,6 +671,7 @@ class Mean(RescalingOp):
     As TFLite's integer mean over H, W of a 4-D tensor (so GlobalAveragePool); TFLite's int8
     MEAN kernel folds 1/count into the multiplier instead and is ``quant.ReduceSum``'s mean form.
     """
+    TRAITS = (NpuCapable("Mean"),)
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -709,6 +735,7 @@ class Concat(RescalingOp):
 
     An input already in the output's quantization has the identity multiplier and is copied.
     """
+    TRAITS = (NpuCapable("Concat"),)
 
     OPERANDS = (operand("inputs", QUANT_STORAGE, variadic=True, min_count=1),)
     RESULTS = (result("output"),)
@@ -778,6 +805,7 @@ class FullyConnected(RescalingOp):
     output_scale`` computed in double from the float32 scales, one per column of B or one for
     all.
     """
+    TRAITS = (HasMACs(matmul_macs), NpuCapable("Gemm"))
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
                 operand("bias", {E.I32}, optional=True))
@@ -851,6 +879,7 @@ class ReduceSum(RescalingOp):
     TFLite's reference MEAN, which folds the 1/count into the multiplier instead of dividing
     the sum (:meth:`mean_from_scales`).
     """
+    TRAITS = (NpuCapable("ReduceSum"),)
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -926,6 +955,7 @@ class Softmax(RescalingOp):
     give the minimum. The result counts steps of 1/256 from the element type's minimum, so the
     output zero point is that minimum and the scale 1/256 (TFLite allows 0.1 % off it).
     """
+    TRAITS = (NpuCapable("Softmax"),)
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)
@@ -1006,6 +1036,7 @@ class ResizeBilinear(Operation):
     neighbours are weighted in 2^20ths and the sum rounded half away from zero. The stored
     values are interpolated directly, so the result has the input's quantization.
     """
+    TRAITS = (NpuCapable("Resize"),)
 
     OPERANDS = (operand("input", QUANT_STORAGE),)
     RESULTS = (result("output"),)

@@ -14,6 +14,11 @@ import numpy as np
 
 from furiosa.ir.core import AttrKind, Dense, Operation, attribute, op_def, operand, result
 from furiosa.ir.dialects.common import ANY, NUMERIC, broadcast_shapes, same_element
+from furiosa.ir.traits import (
+    Elementwise,
+    MovesData,
+    SameTypeIdentity,
+)
 from furiosa.ir.types import ElementType, TensorType
 
 
@@ -41,12 +46,14 @@ class Constant(Operation):
 
 @op_def("onnx.Identity")
 class Identity(Operation):
+    TRAITS = (MovesData(), SameTypeIdentity())
     OPERANDS = (operand("input", ANY),)
     RESULTS = (result("output"),)
 
 
 class UnaryElementwise(Operation):
     """y = f(x), same shape and type as x. Subclasses set ``ELEMENTS``."""
+    TRAITS = (Elementwise(),)
 
     ELEMENTS: ClassVar[frozenset[ElementType]] = NUMERIC
     RESULTS = (result("Y"),)
@@ -68,6 +75,7 @@ class BinaryElementwise(Operation):
     ``RESULT_ELEMENT`` fixes the result element type (bool for comparisons);
     None means the operands' element type.
     """
+    TRAITS = (Elementwise(),)
 
     ELEMENTS: ClassVar[frozenset[ElementType]] = NUMERIC
     RESULT_ELEMENT: ClassVar[ElementType | None] = None
@@ -86,6 +94,7 @@ class BinaryElementwise(Operation):
 
 class VariadicElementwise(Operation):
     """Sum / Max / Min / Mean: one or more broadcast operands of one element type."""
+    TRAITS = (Elementwise(),)
 
     ELEMENTS: ClassVar[frozenset[ElementType]] = NUMERIC
     RESULTS = (result("output"),)

@@ -29,6 +29,11 @@ from furiosa.ir.dialects.onnx.base import (
     UnaryElementwise,
     VariadicElementwise,
 )
+from furiosa.ir.traits import (
+    Elementwise,
+    QuantFoldable,
+    SameTypeIdentity,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, TensorType
 
 E = ElementType
@@ -66,8 +71,10 @@ def unidirectional_shape(op: Operation, target: Sequence[int], source: Sequence[
 # --------------------------------------------------------------------------- unary
 
 
+# fold-qdq computes a float element-wise function of one tensor as a 256-entry quant.Table.
 class ArithmeticUnary(UnaryElementwise):
     """A unary op on real values. ``NAMES`` gives ONNX's names for the operand and the result."""
+    TRAITS = (QuantFoldable("quant.Table"),)
 
     NAMES: ClassVar[tuple[str, str]] = ("X", "Y")
 
@@ -369,12 +376,14 @@ class Gelu(ArithmeticUnary):
 @op_def("onnx.Not")
 class Not(ArithmeticUnary):
     """y = logical not x."""
+    WITHOUT_TRAITS = (QuantFoldable,)  # boolean data
 
     ELEMENTS = BOOL
 
 
 class Predicate(ArithmeticUnary):
     """A unary float test with a bool result."""
+    WITHOUT_TRAITS = (QuantFoldable,)  # boolean results
 
     ELEMENTS = FLOATS
 
@@ -414,6 +423,8 @@ class Clip(ArithmeticUnary):
 @op_def("onnx.Cast")
 class Cast(ArithmeticUnary):
     """output = input converted to element type 'to' (floats truncate toward zero to integers)."""
+    TRAITS = (SameTypeIdentity(),)
+    WITHOUT_TRAITS = (QuantFoldable,)  # changes the element type
 
     ELEMENTS = ANY
     NAMES = ("input", "output")
@@ -434,6 +445,7 @@ def broadcast_result(op: Operation, element: ElementType) -> list[TensorType]:
 
 class ArithmeticBinary(BinaryElementwise):
     """A broadcasting binary op on real values; ``NAMES`` gives ONNX's operand and result names."""
+    TRAITS = (QuantFoldable("quant.Table"),)
 
     NAMES: ClassVar[tuple[str, str, str]] = ("A", "B", "C")
 
@@ -454,6 +466,7 @@ class ArithmeticBinary(BinaryElementwise):
 @op_def("onnx.Add")
 class Add(ArithmeticBinary):
     """C = A + B (integers wrap)."""
+    TRAITS = (QuantFoldable("quant.Add"),)
 
     ELEMENTS = FLOATS | WIDE_INTS
 
@@ -461,6 +474,7 @@ class Add(ArithmeticBinary):
 @op_def("onnx.Sub")
 class Sub(ArithmeticBinary):
     """C = A - B (integers wrap)."""
+    TRAITS = (QuantFoldable("quant.Sub"),)
 
     ELEMENTS = FLOATS | WIDE_INTS
 
@@ -468,6 +482,7 @@ class Sub(ArithmeticBinary):
 @op_def("onnx.Mul")
 class Mul(ArithmeticBinary):
     """C = A * B (integers wrap)."""
+    TRAITS = (QuantFoldable("quant.Mul"),)
 
     ELEMENTS = FLOATS | WIDE_INTS
 
@@ -510,6 +525,7 @@ class Mod(ArithmeticBinary):
 @op_def("onnx.BitShift")
 class BitShift(ArithmeticBinary):
     """Z = X << Y or X >> Y by 'direction'; shifts by the bit width or more give 0."""
+    WITHOUT_TRAITS = (QuantFoldable,)  # integer data
 
     ELEMENTS = UNSIGNED_INTS
     NAMES = ("X", "Y", "Z")
@@ -518,6 +534,7 @@ class BitShift(ArithmeticBinary):
 
 class Logical(ArithmeticBinary):
     """A bool-valued binary op of bools."""
+    WITHOUT_TRAITS = (QuantFoldable,)  # boolean data
 
     ELEMENTS = BOOL
     RESULT_ELEMENT = E.BOOL
@@ -540,6 +557,7 @@ class Xor(Logical):
 
 class Comparison(ArithmeticBinary):
     """A bool-valued comparison of two numeric operands."""
+    WITHOUT_TRAITS = (QuantFoldable,)  # boolean results
 
     ELEMENTS = NUMERIC
     RESULT_ELEMENT = E.BOOL
@@ -590,6 +608,7 @@ class PRelu(ArithmeticBinary):
 @op_def("onnx.Where")
 class Where(Operation):
     """output = X where condition else Y, all three broadcast together."""
+    TRAITS = (Elementwise(),)
 
     OPERANDS = (operand("condition", BOOL), operand("X", ANY), operand("Y", ANY))
     RESULTS = (result("output"),)
@@ -611,6 +630,7 @@ class Where(Operation):
 
 class ArithmeticVariadic(VariadicElementwise):
     """Max / Min / Sum / Mean of one or more broadcast operands (ONNX names them data_0...)."""
+    TRAITS = (QuantFoldable("quant.Table"),)
 
     def infer_types(self) -> list[TensorType]:
         require_unquantized(self)
@@ -655,6 +675,7 @@ class Mean(ArithmeticVariadic):
 @op_def("onnx.Dropout")
 class Dropout(Operation):
     """Inference-mode dropout: output = data, and the optional mask is all true."""
+    TRAITS = (SameTypeIdentity(),)
 
     # ONNX's second output is optional; with_mask = 1 (set by importers when the node's 'mask'
     # output is used) declares it, so the result count follows from the attributes. Training

@@ -21,6 +21,16 @@ from furiosa.ir.dialects.common import (
     same_element,
     window_geometry,
 )
+from furiosa.ir.traits import (
+    HasMACs,
+    MovesData,
+    NpuCapable,
+    QuantFoldable,
+    conv_macs,
+    conv_transpose_macs,
+    gemm_macs,
+    matmul_macs,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, TensorType
 
 E = ElementType
@@ -136,6 +146,7 @@ class ConvBase(Operation):
 @op_def("onnx.Conv")
 class Conv(ConvBase):
     """Y = convolution of X [N, C, spatial...] with W [M, C/group, k...] plus optional B [M]."""
+    TRAITS = (HasMACs(conv_macs()), QuantFoldable("quant.Conv"))
 
     OPERANDS = (operand("X", FLOATS), operand("W", FLOATS), operand("B", FLOATS, optional=True))
     RESULTS = (result("Y"),)
@@ -152,6 +163,7 @@ class Conv(ConvBase):
 @op_def("onnx.ConvTranspose")
 class ConvTranspose(Operation):
     """Y = transposed convolution (gradient of Conv) of X [N, C, ...] with W [C, M/group, k...]."""
+    TRAITS = (HasMACs(conv_transpose_macs),)
 
     OPERANDS = (operand("X", FLOATS), operand("W", FLOATS), operand("B", FLOATS, optional=True))
     RESULTS = (result("Y"),)
@@ -258,6 +270,7 @@ class ConvTranspose(Operation):
 @op_def("onnx.Gemm")
 class Gemm(Operation):
     """Y = alpha * A' @ B' + beta * C, A' and B' optionally transposed, C broadcast to [M, N]."""
+    TRAITS = (HasMACs(gemm_macs), QuantFoldable("quant.MatMul"))
 
     OPERANDS = (operand("A", MATMUL_ELEMENTS), operand("B", MATMUL_ELEMENTS),
                 operand("C", MATMUL_ELEMENTS, optional=True))
@@ -283,6 +296,7 @@ class Gemm(Operation):
 @op_def("onnx.MatMul")
 class MatMul(Operation):
     """Y = A @ B with numpy.matmul semantics (1-D promotion, broadcast batch dims)."""
+    TRAITS = (HasMACs(matmul_macs), QuantFoldable("quant.MatMul"))
 
     OPERANDS = (operand("A", MATMUL_ELEMENTS), operand("B", MATMUL_ELEMENTS))
     RESULTS = (result("Y"),)
@@ -319,6 +333,7 @@ class PoolBase(Operation):
 @op_def("onnx.AveragePool")
 class AveragePool(PoolBase):
     """Mean over each window; padding counted in the divisor only with count_include_pad."""
+    TRAITS = (QuantFoldable("quant.AveragePool"),)
 
     OPERANDS = (operand("X", FLOATS),)
     ceil_mode: int = attribute(AttrKind.INT, 0, choices=(0, 1))
@@ -334,6 +349,7 @@ class AveragePool(PoolBase):
 @op_def("onnx.MaxPool")
 class MaxPool(PoolBase):
     """Max over each window; optional int64 Indices of each maximum in the flattened input."""
+    TRAITS = (MovesData(), QuantFoldable("quant.MaxPool"), NpuCapable("MaxPool"))
 
     OPERANDS = (operand("X", MAXPOOL_ELEMENTS),)
     # Indices exists only when the op has two results: built by with_indices, or parsed.
@@ -397,6 +413,7 @@ class GlobalPool(Operation):
 @op_def("onnx.GlobalAveragePool")
 class GlobalAveragePool(GlobalPool):
     """Mean over all spatial positions of each channel."""
+    TRAITS = (QuantFoldable("quant.Mean"),)
 
     OPERANDS = (operand("X", FLOATS),)
 
@@ -407,6 +424,7 @@ class GlobalAveragePool(GlobalPool):
 @op_def("onnx.GlobalMaxPool")
 class GlobalMaxPool(GlobalPool):
     """Max over all spatial positions of each channel."""
+    TRAITS = (MovesData(), QuantFoldable("quant.MaxPool"))
 
     OPERANDS = (operand("X", MAXPOOL_ELEMENTS),)
 

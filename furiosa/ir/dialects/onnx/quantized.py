@@ -20,6 +20,12 @@ from furiosa.ir.dialects.onnx.nn import (
     window_geometry,
 )
 from furiosa.ir.dialects.onnx.tensor import concat_shape
+from furiosa.ir.traits import (
+    HasMACs,
+    conv_macs,
+    gemm_macs,
+    matmul_macs,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, TensorType
 
 E = ElementType
@@ -131,6 +137,7 @@ class DynamicQuantizeLinear(QuantizedOp):
 @op_def("onnx.ConvInteger")
 class ConvInteger(ConvBase, QuantizedOp):
     """int32 convolution of (x - x_zero_point) with (w - w_zero_point[m])."""
+    TRAITS = (HasMACs(conv_macs()),)
 
     OPERANDS = (operand("x", QUANT_STORAGE), operand("w", QUANT_STORAGE),
                 operand("x_zero_point", QUANT_STORAGE, optional=True),
@@ -152,6 +159,7 @@ class ConvInteger(ConvBase, QuantizedOp):
 @op_def("onnx.QLinearConv")
 class QLinearConv(ConvBase, QuantizedOp):
     """int32 convolution of zero-point-shifted x and w (+ B), requantized to y's parameters."""
+    TRAITS = (HasMACs(conv_macs(3)),)  # x's scale and zero point come before the weights
 
     OPERANDS = (operand("x", QUANT_STORAGE), operand("x_scale", F32),
                 operand("x_zero_point", QUANT_STORAGE), operand("w", QUANT_STORAGE),
@@ -177,6 +185,7 @@ class QLinearConv(ConvBase, QuantizedOp):
 @op_def("onnx.MatMulInteger")
 class MatMulInteger(QuantizedOp):
     """int32 (A - a_zero_point) @ (B - b_zero_point); zero points per tensor, A row or B column."""
+    TRAITS = (HasMACs(matmul_macs),)
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("B", QUANT_STORAGE),
                 operand("a_zero_point", QUANT_STORAGE, optional=True),
@@ -197,6 +206,7 @@ class MatMulInteger(QuantizedOp):
 @op_def("onnx.QLinearMatMul")
 class QLinearMatMul(QuantizedOp):
     """int32 product of zero-point-shifted a and b, requantized by a_scale * b_scale / y_scale."""
+    TRAITS = (HasMACs(matmul_macs),)
 
     OPERANDS = (operand("a", QUANT_STORAGE), operand("a_scale", F32),
                 operand("a_zero_point", QUANT_STORAGE), operand("b", QUANT_STORAGE),
@@ -221,6 +231,7 @@ class QLinearMatMul(QuantizedOp):
 @op_def("onnx.QGemm")
 class QGemm(QuantizedOp):
     """com.microsoft QGemm: alpha * A' @ B' (shifted, + int32 C), requantized or float32 output."""
+    TRAITS = (HasMACs(gemm_macs),)
 
     OPERANDS = (operand("A", QUANT_STORAGE), operand("a_scale", F32),
                 operand("a_zero_point", QUANT_STORAGE), operand("B", QUANT_STORAGE),

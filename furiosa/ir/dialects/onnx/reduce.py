@@ -26,6 +26,9 @@ from furiosa.ir.dialects.common import (
     same_element,
 )
 from furiosa.ir.dialects.onnx.elementwise import require_single_element, require_unquantized
+from furiosa.ir.traits import (
+    QuantFoldable,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
 
 E = ElementType
@@ -156,6 +159,7 @@ class ReduceSum(Reduction):
 @op_def("onnx.ReduceMean")
 class ReduceMean(AxesReduction):
     """reduced = mean of data over axes (integer means truncate toward zero)."""
+    TRAITS = (QuantFoldable("quant.Mean"),)
 
 
 @op_def("onnx.ReduceMax")

@@ -28,6 +28,12 @@ from furiosa.ir.dialects.common import (
     same_element,
 )
 from furiosa.ir.dialects.onnx.nn import reject_quantized
+from furiosa.ir.traits import (
+    MovesData,
+    NpuCapable,
+    QuantFoldable,
+    SameTypeIdentity,
+)
 from furiosa.ir.types import DYNAMIC, ElementType, Quantization, TensorType
 
 E = ElementType
@@ -182,6 +188,7 @@ def reshape_type(op: Operation, t: TensorType, shape: Sequence[int]) -> TensorTy
 @op_def("onnx.Reshape")
 class Reshape(Operation):
     """``data`` with a new shape: 0 copies the input dim at that index, -1 is inferred."""
+    TRAITS = (MovesData(), SameTypeIdentity(), NpuCapable("Reshape"))
 
     OPERANDS = (operand("data", ANY), operand("shape", I64))
     RESULTS = (result("reshaped"),)
@@ -224,6 +231,7 @@ class Reshape(Operation):
 @op_def("onnx.Flatten")
 class Flatten(Operation):
     """2-D view [prod(dims[:axis]), prod(dims[axis:])]."""
+    TRAITS = (MovesData(), SameTypeIdentity(), NpuCapable("Flatten"))
 
     OPERANDS = (operand("input", ANY),)
     RESULTS = (result("output"),)
@@ -240,6 +248,7 @@ class Flatten(Operation):
 @op_def("onnx.Squeeze")
 class Squeeze(Operation):
     """Remove size-1 axes: the listed ``axes``, or every size-1 axis when absent."""
+    TRAITS = (MovesData(), SameTypeIdentity())
 
     OPERANDS = (operand("data", ANY), operand("axes", I64, optional=True))
     RESULTS = (result("squeezed"),)
@@ -268,6 +277,7 @@ class Squeeze(Operation):
 @op_def("onnx.Unsqueeze")
 class Unsqueeze(Operation):
     """Insert size-1 axes at ``axes`` (indices into the result)."""
+    TRAITS = (MovesData(), SameTypeIdentity(), NpuCapable("Unsqueeze"))
 
     OPERANDS = (operand("data", ANY), operand("axes", I64))
     RESULTS = (result("expanded"),)
@@ -287,6 +297,7 @@ class Unsqueeze(Operation):
 @op_def("onnx.Transpose")
 class Transpose(Operation):
     """Permute axes: result axis i is input axis perm[i] (default: reversed)."""
+    TRAITS = (MovesData(), NpuCapable("Transpose"))
 
     OPERANDS = (operand("data", ANY),)
     RESULTS = (result("transposed"),)
@@ -310,6 +321,7 @@ class Transpose(Operation):
 @op_def("onnx.DepthToSpace")
 class DepthToSpace(Operation):
     """[N, C, H, W] -> [N, C/b², H*b, W*b], channels read depth-column-row (DCR) or CRD."""
+    TRAITS = (MovesData(), NpuCapable("DepthToSpace"))
 
     OPERANDS = (operand("input", ANY),)
     RESULTS = (result("output"),)
@@ -335,6 +347,7 @@ class DepthToSpace(Operation):
 @op_def("onnx.SpaceToDepth")
 class SpaceToDepth(Operation):
     """[N, C, H, W] -> [N, C*b², H/b, W/b]."""
+    TRAITS = (MovesData(), NpuCapable("SpaceToDepth"))
 
     OPERANDS = (operand("input", ANY),)
     RESULTS = (result("output"),)
@@ -363,6 +376,7 @@ class SpaceToDepth(Operation):
 @op_def("onnx.Concat")
 class Concat(Operation):
     """Join the inputs along ``axis``."""
+    TRAITS = (QuantFoldable("quant.Concat"), NpuCapable("Concat"))
 
     OPERANDS = (operand("inputs", ANY, variadic=True, min_count=1),)
     RESULTS = (result("concat_result"),)
@@ -391,6 +405,7 @@ class Concat(Operation):
 @op_def("onnx.Split")
 class Split(Operation):
     """Split ``input`` along ``axis`` into ``split``-sized parts, or ``num_outputs`` equal ones."""
+    TRAITS = (MovesData(), NpuCapable("Split"))
 
     OPERANDS = (operand("input", ANY), operand("split", I64, optional=True))
     RESULTS = (result("outputs", variadic=True),)
@@ -440,6 +455,7 @@ class Split(Operation):
 @op_def("onnx.Tile")
 class Tile(Operation):
     """Repeat ``input`` ``repeats[i]`` times along each axis i."""
+    TRAITS = (MovesData(), SameTypeIdentity())
 
     OPERANDS = (operand("input", ANY), operand("repeats", I64))
     RESULTS = (result("output"),)
@@ -461,6 +477,7 @@ class Tile(Operation):
 @op_def("onnx.Expand")
 class Expand(Operation):
     """Broadcast ``input`` with ``shape`` (bidirectionally, as numpy does)."""
+    TRAITS = (MovesData(), SameTypeIdentity(), NpuCapable("Expand"))
 
     OPERANDS = (operand("input", ANY), operand("shape", I64))
     RESULTS = (result("output"),)
@@ -485,6 +502,7 @@ class Expand(Operation):
 @op_def("onnx.Slice")
 class Slice(Operation):
     """``data[starts:ends:steps]`` on ``axes`` (default: the leading axes), clamped as ONNX does."""
+    TRAITS = (MovesData(), NpuCapable("Slice"))
 
     OPERANDS = (operand("data", ANY), operand("starts", INDEX), operand("ends", INDEX),
                 operand("axes", INDEX, optional=True), operand("steps", INDEX, optional=True))
@@ -526,6 +544,7 @@ class Slice(Operation):
 @op_def("onnx.Gather")
 class Gather(Operation):
     """Take entries of ``data`` along ``axis`` at ``indices`` (negative indices count back)."""
+    TRAITS = (MovesData(),)
 
     OPERANDS = (operand("data", ANY), operand("indices", INDEX))
     RESULTS = (result("output"),)
@@ -688,6 +707,7 @@ class Compress(Operation):
 @op_def("onnx.Pad")
 class Pad(Operation):
     """Pad (or, with negative pads, crop) ``data``: constant, reflect or edge."""
+    TRAITS = (MovesData(), NpuCapable("Pad"))
 
     OPERANDS = (operand("data", ANY), operand("pads", I64),
                 operand("constant_value", ANY, optional=True))
@@ -735,6 +755,7 @@ COORDINATE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "tf_crop_a
 @op_def("onnx.Resize")
 class Resize(Operation):
     """Resize X to ``sizes`` or by ``scales``: nearest, or separable N-D linear/cubic."""
+    TRAITS = (MovesData(), NpuCapable("Resize"))
 
     OPERANDS = (operand("X", NUMERIC), operand("roi", FLOATS, optional=True),
                 operand("scales", {E.F32}, optional=True), operand("sizes", I64, optional=True))
