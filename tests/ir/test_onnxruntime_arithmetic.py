@@ -427,3 +427,19 @@ def test_binary_cases_cover_each_span_kind() -> None:
 
     kinds = {broadcast_scalar_operand(a, b) for a, b in BINARY_SHAPES}
     assert kinds == {"", "a", "b"}
+
+
+def test_onnxruntime_table_is_dequantize_function_quantize() -> None:
+    """The table equals host-side DequantizeLinear -> fn -> QuantizeLinear (half to even),
+    which is how fold-qdq's tables are computed."""
+    from furiosa.ir.quantization import dequantize, quantize
+
+    rng = np.random.default_rng(9)
+    for x_element, y_element in ((I8, I8), (I8, U8), (U8, I8)):
+        for _ in range(10):
+            xq = q(float(rng.uniform(0.002, 0.3)), int(rng.integers(x_element.min, x_element.max)))
+            yq = q(float(rng.uniform(0.002, 0.3)), int(rng.integers(y_element.min, y_element.max)))
+            levels = np.arange(x_element.min, x_element.max + 1).astype(x_element.dtype)
+            want = quantize(np.tanh(dequantize(levels, xq)), yq, y_element, "half_even")
+            table = onnxruntime_table(np.tanh, xq, yq, x_element, y_element)
+            np.testing.assert_array_equal(table[levels.view(np.uint8)], want)
