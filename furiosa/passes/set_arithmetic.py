@@ -9,8 +9,11 @@ whose table already holds the results) have no such attribute and are left as th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
+from furiosa.ir.core import Operation
 from furiosa.ir.module import Function
 from furiosa.ir.quantization import ARITHMETIC_MODES
 from furiosa.passes.base import FunctionPass, PassContext, option
@@ -25,10 +28,15 @@ class SetArithmetic(FunctionPass):
                        choices=ARITHMETIC_MODES)
 
     def run_on_function(self, function: Function, ctx: PassContext) -> None:
-        for op in function.ops:
-            # The quant ops, and their twins placed on the NPU, which share their attributes.
-            if "arithmetic" not in op.attribute_specs():
-                continue
-            if op.arithmetic != self.mode:  # type: ignore[attr-defined]
-                op.arithmetic = self.mode  # type: ignore[attr-defined]
-                ctx.count("ops-changed")
+        set_arithmetic(function.ops, self.mode, ctx)
+
+
+def set_arithmetic(ops: Iterable[Operation], mode: str, ctx: PassContext) -> None:
+    """Set the ``arithmetic`` of each of ``ops`` that has one (the quant ops, and their twins
+    placed on the NPU, which share their attributes) to ``mode``; count the changes."""
+    for op in ops:
+        if "arithmetic" not in op.attribute_specs():
+            continue
+        if op.arithmetic != mode:  # type: ignore[attr-defined]
+            op.arithmetic = mode  # type: ignore[attr-defined]
+            ctx.count("ops-changed")

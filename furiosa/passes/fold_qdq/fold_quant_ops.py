@@ -38,9 +38,9 @@ from furiosa.ir.dialects.onnx.base import (
 )
 from furiosa.ir.interpreter import has_kernel, run_op
 from furiosa.ir.module import Function
-from furiosa.ir.quantization import INT32_MAX, INT32_MIN, activation_range
+from furiosa.ir.quantization import ARITHMETIC_MODES, INT32_MAX, INT32_MIN, activation_range
 from furiosa.ir.types import Quantization, TensorType
-from furiosa.passes.base import FunctionPass, PassContext
+from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.fold_qdq.common import (
     EIGHT_BIT,
     E,
@@ -58,6 +58,7 @@ from furiosa.passes.fold_qdq.common import (
 )
 from furiosa.passes.fold_qdq.propagate_qdq import PROPAGATE_PATTERNS
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
+from furiosa.passes.set_arithmetic import set_arithmetic
 
 
 def _split_activation(v: Value) -> tuple[Value, tuple[float | None, float | None] | None]:
@@ -514,6 +515,14 @@ class FoldQuantOps(FunctionPass):
     NAME = "fold-quant-ops"
     SUMMARY = "fold host.Dequantize -> float op -> host.Quantize into quant ops"
 
+    # QDQ is how ONNX models carry quantization, and ONNX users validate with onnxruntime:
+    # the quant ops folded here reproduce its integer kernels unless told otherwise.
+    arithmetic: str = option("onnxruntime", "whose integer kernels the folded quant ops reproduce",
+                             choices=ARITHMETIC_MODES)
+
     def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        before = set(function.block)
         apply_patterns_greedily(function, [*FOLD_PATTERNS, *PROPAGATE_PATTERNS], ctx,
                                 sweeps=FOLD_SWEEPS)
+        # Only the ops folded here: quant ops a TFLite model came with keep LiteRT's arithmetic.
+        set_arithmetic([op for op in function.block if op not in before], self.arithmetic, ctx)
