@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from furiosa import __version__
-from furiosa.cli import enf, ops, opt, sim
+from furiosa.cli import compare, enf, ops, opt, sim
 from furiosa.errors import FuriosaError, ParseError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_parser(sub)
     enf.add_parser(sub)
     sim.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from furiosa.backend.warboy.enf.format import read_enf
 from furiosa.backend.warboy.simulator import random_inputs, simulate
-from furiosa.errors import FuriosaError
+from furiosa.cli.options import add_input_files_option, load_input_files
 from furiosa.io import write_atomic
 
 
@@ -20,8 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run an ENF on the cycle-approximate Warboy simulator: the "
                                    "outputs, the cycles, and where they went.")
     p.add_argument("file", help="an .enf file")
-    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                   help="the value of an input (repeat for several)")
+    add_input_files_option(p, "the value of an input (repeat for several)")
     p.add_argument("--random", action="store_true",
                    help="give every input not set by --input seeded random values")
     p.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
@@ -33,22 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _load_inputs(specs: list[str]) -> dict[str, np.ndarray]:
-    out = {}
-    for spec in specs:
-        name, eq, path = spec.partition("=")
-        if not eq or not name or not path:
-            raise FuriosaError(f"--input takes NAME=FILE.npy, not '{spec}'")
-        try:
-            out[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise FuriosaError(f"cannot load input '{name}' from {path}: {e}") from None
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     enf = read_enf(args.file)
-    inputs = _load_inputs(args.input)
+    inputs = load_input_files(args.input)
     if args.random:
         for name, value in random_inputs(enf, args.seed).items():
             inputs.setdefault(name, value)

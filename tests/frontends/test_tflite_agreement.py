@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from furiosa.frontends.tflite import import_tflite
+from furiosa.frontends.tflite import SUPPORTED_OPERATORS, import_tflite
+from furiosa.frontends.tflite.reader import operator_name
 from furiosa.ir.interpreter import interpret
 from furiosa.ir.parser import parse_module
 from furiosa.ir.printer import print_module
 from furiosa.ir.verifier import verify_module
+from furiosa.passes.manager import PassManager
 from tests.frontends.tflite_builder import (
     BUILTIN_ONLY,
     DEPRECATED_ONLY,
@@ -31,7 +34,7 @@ from tests.frontends.tflite_builder import (
     ModelBuilder,
     Padding,
 )
-from tests.registry import DIALECTS
+from tests.registry import DIALECTS, PASSES
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
@@ -78,9 +81,13 @@ def compare(got: np.ndarray, want: np.ndarray, what: str, step: int = 0) -> None
         assert diff.max(initial=0) <= step, f"{what}: off by {diff.max()}"
 
 
-def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0) -> None:
+def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0,
+          positive: bool = False, all_levels: bool = False) -> None:
     """Import, verify, and compare with LiteRT's reference kernels (exact), its optimized
-    kernels (``optimized_step``) and its default set-up with XNNPACK (one step)."""
+    kernels (``optimized_step``) and its default set-up with XNNPACK (one step).
+    ``positive`` feeds float inputs their absolute values (plus a margin), for operators
+    defined on positive numbers only; ``all_levels`` feeds 8-bit inputs every stored value
+    (shuffled, repeated to the input's size), for operators imported as lookup tables."""
     data = model.build()
     module = import_tflite(data)
     verify_module(module)
@@ -89,6 +96,17 @@ def check(model: ModelBuilder, seed: int = 0, optimized_step: int = 0) -> None:
     text = print_module(module)
     assert print_module(parse_module(text, "imported.fir", registry=DIALECTS)) == text
     feeds = random_feeds(module.main.inputs, seed)
+    if positive:
+        feeds = {k: np.abs(v) + np.float32(0.1) if v.dtype.kind == "f" else v
+                 for k, v in feeds.items()}
+    if all_levels:
+        rng = np.random.default_rng(seed)
+        for k, v in feeds.items():
+            if v.dtype in (np.int8, np.uint8):
+                info = np.iinfo(v.dtype)
+                levels = rng.permutation(np.arange(info.min, int(info.max) + 1)).astype(v.dtype)
+                assert v.size >= levels.size, f"input {k} is too small to hold every level"
+                feeds[k] = np.resize(levels, v.shape)
     got = interpret(module, feeds)
     for resolver, step in ((REFERENCE, 0), (OPTIMIZED, optimized_step), (DEFAULT, 1)):
         want = run_litert(data, feeds, resolver)
@@ -786,3 +804,641 @@ def test_operator_code_is_the_larger_field(make: Callable[[], ModelBuilder], op_
     module = import_tflite(model.build())
     assert op_name in [op.OP_NAME for op in module.main.ops]
     check(model)
+
+
+# --------------------------------------------------------------------------- one-operator models
+
+
+@dataclass
+class In:
+    """A graph input (``array`` None) or a constant of a one-operator model."""
+
+    name: str
+    shape: tuple[int, ...] = ()
+    dtype: type = np.float32
+    quant: dict = field(default_factory=dict)
+    array: np.ndarray | None = None
+
+
+def const(name: str, array: np.ndarray, **quant: object) -> In:
+    return In(name, array.shape, array.dtype.type, dict(quant), array)
+
+
+def op_model(code: int, inputs: list[In | None], outputs: list[In], options: str | None = None,
+             version: int = 1, **fields: object) -> ModelBuilder:
+    m = ModelBuilder()
+    ids = []
+    for t in inputs:
+        if t is None:
+            ids.append(-1)
+        elif t.array is None:
+            ids.append(m.input(t.name, t.shape, t.dtype, **t.quant))
+        else:
+            ids.append(m.const(t.name, t.array, **t.quant))
+    outs = [m.tensor(t.name, t.shape, t.dtype, **t.quant) for t in outputs]
+    m.op(code, ids, outs, options, version=version, **fields)
+    m.output(*outs)
+    return m
+
+
+I8 = {"scale": 0.05, "zero_point": -3}
+U8 = {"scale": 0.04, "zero_point": 131}
+QUANT_PARAMS = [(np.float32, {}), (np.int8, I8), (np.uint8, U8)]
+QUANT_IDS = ["f32", "i8", "u8"]
+
+
+def ops_in(data: bytes) -> list[str]:
+    return [op.OP_NAME for op in import_tflite(data).main.ops]
+
+
+# --------------------------------------------------------------------------- PRELU, LEAKY_RELU
+
+
+PRELU_ALPHA_SHAPES = {"per_channel": ((1, 5, 7, 3), (1, 1, 3)), "scalar": ((2, 9), (1,)),
+                      "full": ((3, 4, 5), (3, 4, 5))}
+
+
+@pytest.mark.parametrize("case", sorted(PRELU_ALPHA_SHAPES))
+def test_prelu_float(case: str) -> None:
+    shape, alpha_shape = PRELU_ALPHA_SHAPES[case]
+    rng = np.random.default_rng(40)
+    alpha = const("alpha", rng.uniform(-0.5, 0.8, alpha_shape).astype(np.float32))
+    model = op_model(OP.PRELU, [In("x", shape), alpha], [In("y", shape)])
+    check(model)
+    # onnx.PRelu, which the rewrite-prelu pass rewrites as it rewrites ONNX's PRelu.
+    data = model.build()
+    module = import_tflite(data)
+    assert "onnx.PRelu" in [op.OP_NAME for op in module.main.ops]
+    feeds = random_feeds(module.main.inputs, 1)
+    PassManager("rewrite-prelu", registry=PASSES).run(module)
+    assert "onnx.PRelu" not in [op.OP_NAME for op in module.main.ops]
+    compare(interpret(module, feeds)["y"], run_litert(data, feeds, REFERENCE)["y"], "rewritten")
+
+
+@pytest.mark.parametrize(("dtype", "alpha_value"), [(np.int8, 50), (np.int8, -90),
+                                                    (np.uint8, 200)], ids=["i8", "i8_neg", "u8"])
+@pytest.mark.parametrize("shape", [(1, 9, 11, 3), (263,)], ids=["rank4", "odd_rank1"])
+def test_prelu_quantized_one_alpha(dtype: type, alpha_value: int, shape: tuple[int, ...]) -> None:
+    q = I8 if dtype == np.int8 else U8
+    alpha = const("alpha", np.full((shape[-1],), alpha_value, dtype), scale=0.004,
+                  zero_point=3 if dtype == np.int8 else 128)
+    out = {"scale": 0.03, "zero_point": 5 if dtype == np.int8 else 120}
+    model = op_model(OP.PRELU, [In("x", shape, dtype, q), alpha], [In("y", shape, dtype, out)])
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())
+
+
+@pytest.mark.parametrize(("dtype", "q", "out"), [
+    (np.int8, I8, {"scale": 0.03, "zero_point": 5}),
+    (np.uint8, U8, {"scale": 0.03, "zero_point": 120})], ids=["i8", "u8"])
+@pytest.mark.parametrize(("shape", "alpha_shape"), [((1, 8, 11, 5), (1, 1, 5)),
+                                                    ((2, 7, 3, 9), (7, 1, 1)),
+                                                    ((4, 97), (4, 1))],
+                         ids=["channels", "rows", "rank2"])
+def test_prelu_quantized_per_channel(dtype: type, q: dict, out: dict, shape: tuple,
+                                     alpha_shape: tuple) -> None:
+    rng = np.random.default_rng(41)
+    info = np.iinfo(dtype)
+    values = rng.integers(info.min, int(info.max) + 1, alpha_shape).astype(dtype)
+    values.reshape(-1)[1] = values.reshape(-1)[0]  # a run of two equal alphas
+    alpha = const("alpha", values, scale=0.005, zero_point=-2 if dtype == np.int8 else 127)
+    model = op_model(OP.PRELU, [In("x", shape, dtype, q), alpha], [In("y", shape, dtype, out)])
+    check(model, all_levels=True)
+    names = ops_in(model.build())
+    assert names.count("quant.Table") == alpha_shape[0] * alpha_shape[-1] - 1
+
+
+@pytest.mark.parametrize(("alpha", "out"), [(0.1, {"scale": 0.04, "zero_point": -10}),
+                                            (0.3, {"scale": 0.05, "zero_point": -3}),
+                                            (2.5, {"scale": 0.2, "zero_point": 0})],
+                         ids=["small", "same_scale", "steep"])
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+def test_leaky_relu(dtype: type, q: dict, alpha: float, out: dict) -> None:
+    out = out if dtype != np.uint8 else {"scale": out["scale"], "zero_point": 128}
+    model = op_model(OP.LEAKY_RELU, [In("x", (2, 9, 15), dtype, q)],
+                     [In("y", (2, 9, 15), dtype, out if dtype != np.float32 else {})],
+                     "LeakyReluOptions", version=2, Alpha=alpha)
+    check(model, all_levels=True)
+
+
+# --------------------------------------------------------------------------- unary and binary
+
+
+UNARY_FLOAT_CODES = {"exp": OP.EXP, "log": OP.LOG, "sqrt": OP.SQRT, "rsqrt": OP.RSQRT,
+                     "abs": OP.ABS, "neg": OP.NEG, "square": OP.SQUARE, "floor": OP.FLOOR,
+                     "sin": OP.SIN, "cos": OP.COS,
+                     "hard_swish": OP.HARD_SWISH, "tanh": OP.TANH}
+
+
+@pytest.mark.parametrize("shape", [(2, 7), (1, 3, 5, 9)], ids=["rank2", "rank4"])
+@pytest.mark.parametrize("name", sorted(UNARY_FLOAT_CODES))
+def test_unary_float(name: str, shape: tuple[int, ...]) -> None:
+    model = op_model(UNARY_FLOAT_CODES[name], [In("x", shape)], [In("y", shape)])
+    check(model, positive=name in ("log", "sqrt", "rsqrt"))
+
+
+@pytest.mark.parametrize(("dtype", "in_q", "out_q"), [
+    (np.int8, {"scale": 0.02, "zero_point": -5}, {"scale": 0.05, "zero_point": -128}),
+    (np.int8, {"scale": 0.01, "zero_point": 20}, {"scale": 0.004, "zero_point": -128}),
+], ids=["i8", "i8_fine"])
+def test_exp_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.EXP, [In("x", (3, 91), dtype, in_q)], [In("y", (3, 91), dtype, out_q)])
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())
+
+
+BINARY_FLOAT_CASES = {
+    "div_relu": (OP.DIV, (2, 3, 4), (3, 1), "DivOptions", {"FusedActivationFunction":
+                                                            Activation.RELU}),
+    "div_same": (OP.DIV, (5, 7), (5, 7), "DivOptions", {}),
+    "pow": (OP.POW, (3, 5), (5,), None, {}),
+    "squared_difference": (OP.SQUARED_DIFFERENCE, (2, 1, 5), (3, 1), None, {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BINARY_FLOAT_CASES))
+def test_binary_float(case: str) -> None:
+    code, a_shape, b_shape, options, fields = BINARY_FLOAT_CASES[case]
+    out = tuple(np.broadcast_shapes(a_shape, b_shape))
+    model = op_model(code, [In("a", a_shape), In("b", b_shape)], [In("y", out)], options,
+                     **fields)
+    check(model, positive=code in (OP.POW, OP.DIV))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("code", [OP.MAXIMUM, OP.MINIMUM], ids=["maximum", "minimum"])
+@pytest.mark.parametrize(("a_shape", "b_shape"), [((2, 3, 5), (2, 3, 5)), ((4, 1, 3), (5, 1))],
+                         ids=["same", "broadcast"])
+def test_maximum_minimum(code: int, dtype: type, q: dict, a_shape: tuple, b_shape: tuple
+                         ) -> None:
+    out = tuple(np.broadcast_shapes(a_shape, b_shape))
+    model = op_model(code, [In("a", a_shape, dtype, q), In("b", b_shape, dtype, q)],
+                     [In("y", out, dtype, q)], version=2)
+    check(model)
+
+
+# --------------------------------------------------------------------------- data movement
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "axis", "parts"), [((2, 9, 4), 1, 3), ((6, 5), -2, 2),
+                                                      ((1, 4, 4, 7), 3, 1)],
+                         ids=["axis1", "negative_axis", "one_part"])
+def test_split(dtype: type, q: dict, shape: tuple, axis: int, parts: int) -> None:
+    out = list(shape)
+    out[axis] //= parts
+    model = op_model(OP.SPLIT, [const("axis", np.array(axis, np.int32)), In("x", shape, dtype, q)],
+                     [In(f"y{i}", tuple(out), dtype, q) for i in range(parts)], "SplitOptions",
+                     version=2, NumSplits=parts)
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "axis", "sizes"), [((2, 9, 4), 1, [2, -1, 3]),
+                                                      ((7, 5), 0, [1, 6]),
+                                                      ((1, 3, 3, 10), -1, [3, 3, 1, 3])],
+                         ids=["minus_one", "axis0", "four"])
+def test_split_v(dtype: type, q: dict, shape: tuple, axis: int, sizes: list[int]) -> None:
+    dim = shape[axis]
+    real = [dim - sum(s for s in sizes if s != -1) if s == -1 else s for s in sizes]
+    outs = []
+    for i, size in enumerate(real):
+        out = list(shape)
+        out[axis] = size
+        outs.append(In(f"y{i}", tuple(out), dtype, q))
+    model = op_model(OP.SPLIT_V, [In("x", shape, dtype, q),
+                                  const("sizes", np.array(sizes, np.int32)),
+                                  const("axis", np.array(axis, np.int32))],
+                     outs, "SplitVOptions", version=2, NumSplits=len(sizes))
+    check(model)
+
+
+STRIDED_SLICE_CASES = {
+    "plain": ((5, 7, 3), [1, 0, 0], [4, 7, 3], [1, 2, 1], {}),
+    "negative_stride": ((5, 7, 3), [-1, 6, 0], [0, 0, 3], [-1, -3, 1], {}),
+    "masks": ((4, 9, 6), [2, 1, 5], [3, 8, 0], [1, 3, -2], {"BeginMask": 0b001,
+                                                              "EndMask": 0b100}),
+    "shrink": ((2, 6, 5), [1, 2, -1], [2, 6, 0], [1, 1, 1], {"ShrinkAxisMask": 0b101}),
+    "negative_bounds": ((8, 4), [-6, -3], [-1, 100], [2, 1], {}),
+    "offset": ((6, 5), [1, 2], [3, 2], [1, 1], {"Offset": True}),
+}
+
+
+def strided_slice_out(shape: tuple, begin: list, end: list, strides: list, opts: dict) -> tuple:
+    out = []
+    for axis, dim in enumerate(shape):
+        if opts.get("ShrinkAxisMask", 0) >> axis & 1:
+            continue
+        b = None if opts.get("BeginMask", 0) >> axis & 1 else begin[axis]
+        e = (None if opts.get("EndMask", 0) >> axis & 1
+             else begin[axis] + end[axis] if opts.get("Offset") else end[axis])
+        out.append(len(range(*slice(b, e, strides[axis]).indices(dim))))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("case", sorted(STRIDED_SLICE_CASES))
+def test_strided_slice(case: str, dtype: type, q: dict) -> None:
+    shape, begin, end, strides, opts = STRIDED_SLICE_CASES[case]
+    out = strided_slice_out(shape, begin, end, strides, opts)
+    model = op_model(OP.STRIDED_SLICE, [In("x", shape, dtype, q),
+                                        const("begin", np.array(begin, np.int32)),
+                                        const("end", np.array(end, np.int32)),
+                                        const("strides", np.array(strides, np.int32))],
+                     [In("y", out, dtype, q)], "StridedSliceOptions",
+                     version=4, **opts)
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "indices", "axis"), [
+    ((5, 3), [4, 0, 2, 2], 0), ((2, 7, 3), [[1, 6], [0, 3]], 1), ((3, 4), [3], -1)],
+    ids=["axis0", "indices_rank2", "last_axis"])
+def test_gather(dtype: type, q: dict, shape: tuple, indices: list, axis: int) -> None:
+    idx = np.array(indices, np.int32)
+    a = axis % len(shape)
+    out = shape[:a] + idx.shape + shape[a + 1:]
+    model = op_model(OP.GATHER, [In("x", shape, dtype, q), const("indices", idx)],
+                     [In("y", out, dtype, q)], "GatherOptions", version=2, Axis=axis)
+    check(model)
+
+
+RESIZE_NEAREST_CASES = {
+    "up2": ((1, 3, 4, 2), (6, 8), False, False),
+    "up_odd": ((2, 3, 5, 1), (7, 11), False, False),
+    "down_half_pixel": ((1, 9, 7, 3), (4, 3), False, True),
+    "align_corners": ((1, 4, 5, 2), (7, 9), True, False),
+    "align_half_pixel": ((1, 5, 3, 2), (8, 7), True, True),
+}
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("case", sorted(RESIZE_NEAREST_CASES))
+def test_resize_nearest_neighbor(case: str, dtype: type, q: dict) -> None:
+    shape, (h, w), align, half = RESIZE_NEAREST_CASES[case]
+    model = op_model(OP.RESIZE_NEAREST_NEIGHBOR,
+                     [In("x", shape, dtype, q), const("size", np.array([h, w], np.int32))],
+                     [In("y", (shape[0], h, w, shape[3]), dtype, q)],
+                     "ResizeNearestNeighborOptions", version=3, AlignCorners=align,
+                     HalfPixelCenters=half)
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "block"), [((1, 3, 5, 8), 2), ((2, 2, 3, 18), 3)],
+                         ids=["block2", "block3"])
+def test_depth_to_space_and_back(dtype: type, q: dict, shape: tuple, block: int) -> None:
+    n, h, w, c = shape
+    up = (n, h * block, w * block, c // (block * block))
+    check(op_model(OP.DEPTH_TO_SPACE, [In("x", shape, dtype, q)], [In("y", up, dtype, q)],
+                   "DepthToSpaceOptions", BlockSize=block))
+    check(op_model(OP.SPACE_TO_DEPTH, [In("x", up, dtype, q)], [In("y", shape, dtype, q)],
+                   "SpaceToDepthOptions", BlockSize=block))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "count", "axis"), [((3, 5), 3, 0), ((2, 3, 4), 2, -1),
+                                                      ((7,), 4, 1)],
+                         ids=["axis0", "last", "rank1"])
+def test_pack_unpack(dtype: type, q: dict, shape: tuple, count: int, axis: int) -> None:
+    a = axis % (len(shape) + 1)
+    packed = (*shape[:a], count, *shape[a:])
+    check(op_model(OP.PACK, [In(f"x{i}", shape, dtype, q) for i in range(count)],
+                   [In("y", packed, dtype, q)], "PackOptions", version=2, ValuesCount=count,
+                   Axis=axis))
+    check(op_model(OP.UNPACK, [In("x", packed, dtype, q)],
+                   [In(f"y{i}", shape, dtype, q) for i in range(count)], "UnpackOptions",
+                   version=2, Num=count, Axis=axis))
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+REDUCER_CASES = {"hw_keep": ((2, 5, 7, 3), [1, 2], True), "last": ((3, 9), [-1], False),
+                 "first_two": ((4, 3, 5), [0, 1], False), "all": ((3, 5), [0, 1], True)}
+REDUCER_CODES = {"sum": (OP.SUM, False), "max": (OP.REDUCE_MAX, True),
+                 "min": (OP.REDUCE_MIN, True), "prod": (OP.REDUCE_PROD, False)}
+
+
+REDUCER_PARAMS = [(r, d, q, i) for r in sorted(REDUCER_CODES)
+                  for (d, q), i in zip(QUANT_PARAMS, QUANT_IDS, strict=True)
+                  if d == np.float32 or REDUCER_CODES[r][1]]
+
+
+# SUM and REDUCE_PROD are float only (test_tflite_errors checks the refusal).
+@pytest.mark.parametrize(("reducer", "dtype", "q", "dtype_id"), REDUCER_PARAMS,
+                         ids=[f"{r}-{i}" for r, _, _, i in REDUCER_PARAMS])
+@pytest.mark.parametrize("case", sorted(REDUCER_CASES))
+def test_reducers(case: str, reducer: str, dtype: type, q: dict, dtype_id: str) -> None:
+    code = REDUCER_CODES[reducer][0]
+    shape, axes, keep = REDUCER_CASES[case]
+    norm = {a % len(shape) for a in axes}
+    out = tuple(1 if i in norm else d for i, d in enumerate(shape)) if keep else \
+        tuple(d for i, d in enumerate(shape) if i not in norm)
+    model = op_model(code, [In("x", shape, dtype, q), const("axes", np.array(axes, np.int32))],
+                     [In("y", out, dtype, q)], "ReducerOptions", version=2, KeepDims=keep)
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("code", [OP.ARG_MAX, OP.ARG_MIN], ids=["arg_max", "arg_min"])
+@pytest.mark.parametrize("out_type", [np.int32, np.int64], ids=["i32", "i64"])
+@pytest.mark.parametrize(("shape", "axis"), [((3, 7), 1), ((2, 5, 4), 0), ((2, 3, 9), -1)],
+                         ids=["rank2", "axis0", "negative"])
+def test_arg_max_min(code: int, dtype: type, q: dict, out_type: type, shape: tuple,
+                     axis: int) -> None:
+    out = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    options = "ArgMaxOptions" if code == OP.ARG_MAX else "ArgMinOptions"
+    tflite_type = {np.int32: 2, np.int64: 4}[out_type]
+    model = op_model(code, [In("x", shape, dtype, q), const("axis", np.array([axis], np.int32))],
+                     [In("y", out, out_type)], options, version=2, OutputType=tflite_type)
+    check(model)
+
+
+# --------------------------------------------------------------------------- matrix products
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape", "adj_x", "adj_y"), [
+    ((2, 3, 5), (2, 5, 4), False, False),
+    ((3, 7), (7, 6), False, False),
+    ((2, 1, 5, 3), (4, 5, 7), True, False),
+    ((1, 6, 5), (3, 2, 5), False, True)],
+    ids=["batched", "rank2", "broadcast_adj_x", "adj_y"])
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS[:2], ids=QUANT_IDS[:2])
+def test_batch_matmul(a_shape: tuple, b_shape: tuple, adj_x: bool, adj_y: bool, dtype: type,
+                      q: dict) -> None:
+    a = list(a_shape)
+    b = list(b_shape)
+    if adj_x:
+        a[-1], a[-2] = a[-2], a[-1]
+    if adj_y:
+        b[-1], b[-2] = b[-2], b[-1]
+    out = (*np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])), a[-2], b[-1])
+    b_q = {"scale": 0.02, "zero_point": 4} if q else {}
+    out_q = {"scale": accumulation_scale(q, np.array([0.02]), a[-1]),
+             "zero_point": -7} if q else {}
+    model = op_model(OP.BATCH_MATMUL, [In("a", a_shape, dtype, q), In("b", b_shape, dtype, b_q)],
+                     [In("y", out, dtype, out_q)], "BatchMatMulOptions", version=1 if not q
+                     else 2, AdjX=adj_x, AdjY=adj_y)
+    check(model)
+
+
+TRANSPOSE_CONV_CASES = {
+    "same_stride2": ((1, 4, 5, 3), (3, 3), (2, 2), Padding.SAME, 4, (8, 10), True),
+    "valid_stride2": ((1, 3, 4, 2), (3, 3), (2, 2), Padding.VALID, 3, (7, 9), True),
+    "same_stride1_no_bias": ((2, 5, 5, 3), (3, 2), (1, 1), Padding.SAME, 2, (5, 5), False),
+    "same_odd_out": ((1, 3, 3, 2), (4, 4), (2, 2), Padding.SAME, 3, (5, 6), True),
+    "valid_extra_rows": ((1, 3, 3, 2), (2, 2), (3, 3), Padding.VALID, 2, (9, 10), True),
+}
+
+
+@pytest.mark.parametrize("act", [Activation.NONE, Activation.RELU6], ids=["none", "relu6"])
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CONV_CASES))
+def test_transpose_conv_float(case: str, act: int) -> None:
+    shape, (kh, kw), (sh, sw), padding, cout, (oh, ow), bias = TRANSPOSE_CONV_CASES[case]
+    rng = np.random.default_rng(60)
+    w = const("w", rng.normal(0, 0.4, (cout, kh, kw, shape[3])).astype(np.float32))
+    b = const("b", rng.normal(0, 0.5, cout).astype(np.float32)) if bias else None
+    model = op_model(OP.TRANSPOSE_CONV,
+                     [const("out_shape", np.array([shape[0], oh, ow, cout], np.int32)), w,
+                      In("x", shape), b],
+                     [In("y", (shape[0], oh, ow, cout))], "TransposeConvOptions", version=4,
+                     Padding=padding, StrideW=sw, StrideH=sh, FusedActivationFunction=act)
+    check(model)
+
+
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per_channel", "per_tensor"])
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CONV_CASES))
+def test_transpose_conv_int8(case: str, per_channel: bool) -> None:
+    shape, (kh, kw), (sh, sw), padding, cout, (oh, ow), bias = TRANSPOSE_CONV_CASES[case]
+    rng = np.random.default_rng(61 + sorted(TRANSPOSE_CONV_CASES).index(case))
+    q = Q(rng)
+    xq = q.act()
+    data, wq = q.weights((cout, kh, kw, shape[3]), cout if per_channel else None)
+    w = const("w", data, axis=0, **wq)
+    b = (const("b", rng.integers(-3000, 3000, cout).astype(np.int32),
+               scale=xq["scale"] * wq["scale"], axis=0) if bias else None)
+    depth = max(kh * kw * shape[3] // (sh * sw), 1)
+    y_q = {"scale": accumulation_scale(xq, wq["scale"], depth), "zero_point": -5}
+    model = op_model(OP.TRANSPOSE_CONV,
+                     [const("out_shape", np.array([shape[0], oh, ow, cout], np.int32)), w,
+                      In("x", shape, np.int8, xq), b],
+                     [In("y", (shape[0], oh, ow, cout), np.int8, y_q)], "TransposeConvOptions",
+                     version=3, Padding=padding, StrideW=sw, StrideH=sh)
+    check(model, optimized_step=1)
+    assert "quant.Conv" in ops_in(model.build())
+
+
+# --------------------------------------------------------------------------- selection, casts
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("code", "cond_shape", "shape"), [
+    (OP.SELECT, (2, 3, 4), (2, 3, 4)), (OP.SELECT, (3,), (3, 2, 5)),
+    (OP.SELECT_V2, (1, 4), (3, 1, 4)), (OP.SELECT_V2, (5, 1), (5, 7))],
+    ids=["select", "select_rank1", "select_v2_broadcast", "select_v2_column"])
+def test_select(code: int, cond_shape: tuple, shape: tuple, dtype: type, q: dict) -> None:
+    rng = np.random.default_rng(70)
+    cond = const("cond", rng.integers(0, 2, cond_shape).astype(bool))
+    out = tuple(np.broadcast_shapes(cond_shape, shape)) if code == OP.SELECT_V2 else shape
+    model = op_model(code, [cond, In("a", shape, dtype, q), In("b", shape, dtype, q)],
+                     [In("y", out, dtype, q)])
+    check(model)
+
+
+@pytest.mark.parametrize(("src", "dst"), [(np.float32, np.int32), (np.int32, np.float32),
+                                          (np.float32, np.bool_), (np.int8, np.int32),
+                                          (np.uint8, np.float32)])
+def test_cast(src: type, dst: type) -> None:
+    model = op_model(OP.CAST, [In("x", (3, 7), src)], [In("y", (3, 7), dst)])
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("dims", [(2, 3), (1, 5, 1, 3)], ids=["rank2", "rank4"])
+def test_fill(dims: tuple, dtype: type, q: dict) -> None:
+    model = op_model(OP.FILL, [const("dims", np.array(dims, np.int32)), In("v", (), dtype, q)],
+                     [In("y", dims, dtype, q)], version=2 if dtype == np.float32 else 3)
+    check(model)
+
+
+@pytest.mark.parametrize(("dtype", "in_q", "out_q"), [
+    (np.int8, {"scale": 0.05, "zero_point": -3}, {"scale": 0.04, "zero_point": -60}),
+    (np.int8, {"scale": 0.2, "zero_point": 10}, {"scale": 0.15, "zero_point": -100}),
+    (np.int8, {"scale": 0.003, "zero_point": 0}, {"scale": 0.004, "zero_point": -20}),
+    (np.uint8, {"scale": 0.06, "zero_point": 128}, {"scale": 0.05, "zero_point": 30}),
+], ids=["i8", "i8_wide", "i8_fine", "u8"])
+def test_hard_swish_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.HARD_SWISH, [In("x", (3, 5, 19), dtype, in_q)],
+                     [In("y", (3, 5, 19), dtype, out_q)])
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "begin", "size"), [((5, 7, 3), [1, 2, 0], [3, -1, 2]),
+                                                      ((1, 9, 9, 4), [0, 4, 3, 1], [1, 5, 5, 3])],
+                         ids=["minus_one", "rank4"])
+def test_slice(dtype: type, q: dict, shape: tuple, begin: list, size: list) -> None:
+    out = tuple(d - b if n == -1 else n for d, b, n in zip(shape, begin, size, strict=True))
+    check(op_model(OP.SLICE, [In("x", shape, dtype, q), const("begin", np.array(begin, np.int32)),
+                              const("size", np.array(size, np.int32))],
+                   [In("y", out, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "multiples"), [((2, 3), (3, 1)), ((1, 3, 1, 5), (2, 1, 3, 2))],
+                         ids=["rank2", "rank4"])
+def test_tile(dtype: type, q: dict, shape: tuple, multiples: tuple) -> None:
+    out = tuple(d * m for d, m in zip(shape, multiples, strict=True))
+    check(op_model(OP.TILE, [In("x", shape, dtype, q),
+                             const("multiples", np.array(multiples, np.int32))],
+                   [In("y", out, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "target"), [((3, 1), (2, 3, 5)), ((1, 4), (3, 4))],
+                         ids=["new_axes", "same_rank"])
+def test_broadcast_to(dtype: type, q: dict, shape: tuple, target: tuple) -> None:
+    check(op_model(OP.BROADCAST_TO, [In("x", shape, dtype, q),
+                                     const("shape", np.array(target, np.int32))],
+                   [In("y", target, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+def test_mirror_pad_reflect(dtype: type, q: dict) -> None:
+    paddings = np.array([[0, 0], [2, 1], [1, 3], [0, 0]], np.int32)
+    check(op_model(OP.MIRROR_PAD, [In("x", (1, 5, 6, 3), dtype, q), const("paddings", paddings)],
+                   [In("y", (1, 8, 10, 3), dtype, q)], "MirrorPadOptions", version=2, Mode=0))
+
+
+def test_log_softmax_float() -> None:
+    check(op_model(OP.LOG_SOFTMAX, [In("x", (3, 11))], [In("y", (3, 11))]))
+
+
+@pytest.mark.parametrize("code", [OP.LESS, OP.LESS_EQUAL, OP.GREATER, OP.GREATER_EQUAL,
+                                  OP.EQUAL, OP.NOT_EQUAL],
+                         ids=["less", "less_equal", "greater", "greater_equal", "equal",
+                              "not_equal"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32], ids=["f32", "i32"])
+def test_comparisons(code: int, dtype: type) -> None:
+    rng = np.random.default_rng(80)
+    b = const("b", rng.integers(-3, 4, (4, 5)).astype(dtype))
+    check(op_model(code, [In("a", (3, 4, 5), dtype), b], [In("y", (3, 4, 5), np.bool_)]))
+
+
+@pytest.mark.parametrize("code", [OP.LOGICAL_AND, OP.LOGICAL_OR, OP.LOGICAL_NOT],
+                         ids=["and", "or", "not"])
+def test_logical(code: int) -> None:
+    rng = np.random.default_rng(81)
+    inputs = [In("a", (2, 3, 4), np.bool_)]
+    if code != OP.LOGICAL_NOT:
+        inputs.append(const("b", rng.integers(0, 2, (3, 1)).astype(bool)))
+    check(op_model(code, inputs, [In("y", (2, 3, 4), np.bool_)]))
+
+
+@pytest.mark.parametrize(("dtype", "in_q", "out_q"), [
+    (np.int8, {"scale": 0.05, "zero_point": -3}, {"scale": 0.05, "zero_point": -3}),
+    (np.int8, {"scale": 0.05, "zero_point": 7}, {"scale": 0.03, "zero_point": -128}),
+], ids=["i8_same_scale", "i8_rescaled"])
+def test_abs_quantized(dtype: type, in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.ABS, [In("x", (3, 91), dtype, in_q)], [In("y", (3, 91), dtype, out_q)],
+                     version=2)
+    check(model, all_levels=True)
+    assert "quant.Table" in ops_in(model.build())
+
+
+@pytest.mark.parametrize(("in_q", "out_q"), [
+    ({"scale": 0.05, "zero_point": -128}, {"scale": 0.04, "zero_point": 40}),
+    ({"scale": 0.2, "zero_point": -100}, {"scale": 0.03, "zero_point": -20}),
+], ids=["i8", "i8_wide"])
+def test_log_quantized(in_q: dict, out_q: dict) -> None:
+    model = op_model(OP.LOG, [In("x", (3, 91), np.int8, in_q)],
+                     [In("y", (3, 91), np.int8, out_q)], version=2)
+    check(model, all_levels=True)
+
+
+def test_transpose_conv_uint8() -> None:
+    """uint8 activations and a uint8 filter with zero point 128, as in older uint8 models."""
+    rng = np.random.default_rng(62)
+    w = const("w", rng.integers(0, 256, (3, 3, 3, 2)).astype(np.uint8), scale=0.01,
+              zero_point=128)
+    b = const("b", rng.integers(-500, 500, 3).astype(np.int32), scale=0.0004)
+    model = op_model(OP.TRANSPOSE_CONV,
+                     [const("out_shape", np.array([1, 7, 9, 3], np.int32)), w,
+                      In("x", (1, 4, 5, 2), np.uint8, {"scale": 0.04, "zero_point": 120}), b],
+                     [In("y", (1, 7, 9, 3), np.uint8, {"scale": 0.05, "zero_point": 128})],
+                     "TransposeConvOptions", version=3, Padding=Padding.SAME, StrideW=2,
+                     StrideH=2)
+    check(model, optimized_step=1)
+    data = model.build()
+    feeds = random_feeds(import_tflite(data).main.inputs, 0)
+    y = run_litert(data, feeds, REFERENCE)["y"]
+    assert len(np.unique(y)) > 20  # the output scale keeps results in range
+
+
+SPACE_BATCH_CASES = {"block2": ((1, 4, 6, 3), (2, 2), [[0, 0], [0, 0]]),
+                     "padded": ((2, 5, 3, 2), (2, 3), [[1, 0], [2, 1]]),
+                     "rows_only": ((1, 7, 4, 1), (3, 1), [[1, 1], [0, 0]])}
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize("case", sorted(SPACE_BATCH_CASES))
+def test_space_to_batch_and_back(case: str, dtype: type, q: dict) -> None:
+    shape, (bh, bw), pads = SPACE_BATCH_CASES[case]
+    n, h, w, c = shape
+    hp, wp = h + sum(pads[0]), w + sum(pads[1])
+    batched = (n * bh * bw, hp // bh, wp // bw, c)
+    block = const("block", np.array([bh, bw], np.int32))
+    check(op_model(OP.SPACE_TO_BATCH_ND, [In("x", shape, dtype, q), block,
+                                          const("pads", np.array(pads, np.int32))],
+                   [In("y", batched, dtype, q)], version=2))
+    check(op_model(OP.BATCH_TO_SPACE_ND, [In("x", batched, dtype, q), block,
+                                          const("crops", np.array(pads, np.int32))],
+                   [In("y", shape, dtype, q)], version=2))
+
+
+def test_docs_list_every_converted_builtin() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "frontends.md").read_text()
+    table = text[text.index("| TFLite | float32 | int8 / uint8 | notes |"):]
+    missing = [operator_name(c) for c in SUPPORTED_OPERATORS
+               if f"`{operator_name(c)}`" not in table]
+    assert not missing, f"docs/frontends.md does not list {sorted(missing)}"
+
+
+@pytest.mark.parametrize(("dtype", "q"), QUANT_PARAMS, ids=QUANT_IDS)
+@pytest.mark.parametrize(("shape", "axes"), [((4, 7), [1]), ((2, 3, 5), [1, 2]),
+                                             ((3, 4, 2, 5), [-1])],
+                         ids=["rank2", "two_axes", "negative"])
+def test_reverse_v2(dtype: type, q: dict, shape: tuple, axes: list[int]) -> None:
+    check(op_model(OP.REVERSE_V2, [In("x", shape, dtype, q),
+                                   const("axes", np.array(axes, np.int32))],
+                   [In("y", shape, dtype, q)], version=2))
+
+
+@pytest.mark.parametrize("out_type", [np.int32, np.int64], ids=["i32", "i64"])
+def test_shape(out_type: type) -> None:
+    check(op_model(OP.SHAPE, [In("x", (2, 1, 7), np.int8, I8)], [In("y", (3,), out_type)],
+                   "ShapeOptions", OutType=2 if out_type == np.int32 else 4))
+
+
+def test_shape_arithmetic_folds_into_reshape() -> None:
+    """SHAPE → STRIDED_SLICE (shrink) → PACK → RESHAPE, as converters emit for flattening."""
+    out_type = np.int32
+    m = ModelBuilder()
+    x = m.input("x", (2, 3, 4), np.int8, scale=0.05, zero_point=-3)
+    shape = m.tensor("shape", (3,), out_type)
+    m.op(OP.SHAPE, [x], [shape], "ShapeOptions", OutType=2)
+    batch = m.tensor("batch", (), out_type)
+    m.op(OP.STRIDED_SLICE, [shape, m.const("b", np.array([0], np.int32)),
+                            m.const("e", np.array([1], np.int32)),
+                            m.const("s", np.array([1], np.int32))], [batch],
+         "StridedSliceOptions", ShrinkAxisMask=1)
+    target = m.tensor("target", (2,), out_type)
+    m.op(OP.PACK, [batch, m.const("rest", np.array(-1, out_type))], [target], "PackOptions",
+         ValuesCount=2, Axis=0)
+    y = m.tensor("y", (2, 12), np.int8, scale=0.05, zero_point=-3)
+    m.op(OP.RESHAPE, [x, target], [y])
+    m.output(y)
+    check(m)
+    assert ops_in(m.build()) == ["onnx.Constant", "onnx.Reshape"]

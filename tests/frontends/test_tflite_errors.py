@@ -236,10 +236,10 @@ def test_unsupported_builtin_is_named() -> None:
     m = ModelBuilder()
     x = m.input("x", (2, 3), np.float32)
     y = m.tensor("y", (2, 3), np.float32)
-    m.op(OP.EXP, [x], [y])
+    m.op(OP.CEIL, [x], [y])
     m.output(y)
-    with pytest.raises(UnsupportedModelError, match=r"operator 0 \(EXP\) is not supported; the "
-                                                    r"TFLite frontend converts ADD, "):
+    with pytest.raises(UnsupportedModelError, match=r"operator 0 \(CEIL\) is not supported; the "
+                                                    r"TFLite frontend converts ABS, ADD, "):
         import_tflite(m.build())
 
 
@@ -286,6 +286,159 @@ def test_uint8_resize_is_refused() -> None:
     m.output(y)
     with pytest.raises(UnsupportedModelError, match="RESIZE_BILINEAR on u8 is not supported"):
         import_tflite(m.build())
+
+
+def one_op(code: int, inputs: list[tuple], outputs: list[tuple], options: str | None = None,
+           **fields: object) -> bytes:
+    """A one-operator model: inputs are (name, shape, dtype, quant) for graph inputs or
+    (name, array, quant) for constants; outputs (name, shape, dtype, quant)."""
+    m = ModelBuilder()
+    ids = []
+    for t in inputs:
+        if len(t) == 3:
+            ids.append(m.const(t[0], t[1], **t[2]))
+        else:
+            ids.append(m.input(t[0], t[1], t[2], **t[3]))
+    outs = [m.tensor(name, shape, dtype, **q) for name, shape, dtype, q in outputs]
+    m.op(code, ids, outs, options, **fields)
+    m.output(*outs)
+    return m.build()
+
+
+Q8 = {"scale": 0.05, "zero_point": -3}
+
+
+@pytest.mark.parametrize("code", [OP.DIV, OP.SQUARED_DIFFERENCE, OP.POW],
+                         ids=["div", "squared_difference", "pow"])
+def test_quantized_binary_without_exact_equivalent_is_refused(code: int) -> None:
+    data = one_op(code, [("a", (2, 3), np.int8, Q8), ("b", (2, 3), np.int8, Q8)],
+                  [("y", (2, 3), np.int8, Q8)])
+    name = BuiltinOperator.__dict__
+    label = next(k for k, v in name.items() if v == code)
+    with pytest.raises(UnsupportedModelError,
+                       match=rf"\({label}\) producing 'y': {label} on i8 is not supported "
+                             r"\(LiteRT's integer kernel has no exact equivalent in the IR\)"):
+        import_tflite(data)
+
+
+@pytest.mark.parametrize("code", [OP.RSQRT, OP.SQRT, OP.NEG, OP.SQUARE, OP.LOG_SOFTMAX],
+                         ids=["rsqrt", "sqrt", "neg", "square", "log_softmax"])
+def test_quantized_unary_without_exact_equivalent_is_refused(code: int) -> None:
+    data = one_op(code, [("x", (2, 3), np.int8, Q8)], [("y", (2, 3), np.int8, Q8)])
+    with pytest.raises(UnsupportedModelError, match="on i8 is not supported"):
+        import_tflite(data)
+
+
+@pytest.mark.parametrize("code", [OP.EXP, OP.LOG, OP.ABS], ids=["exp", "log", "abs"])
+def test_uint8_table_operators_are_refused(code: int) -> None:
+    # LiteRT has int8 kernels for these, and no uint8 ones.
+    data = one_op(code, [("x", (2, 3), np.uint8, {"scale": 0.05, "zero_point": 128})],
+                  [("y", (2, 3), np.uint8, {"scale": 0.05, "zero_point": 0})])
+    with pytest.raises(UnsupportedModelError, match=r"on u8 is not supported"):
+        import_tflite(data)
+
+
+@pytest.mark.parametrize("code", [OP.SUM, OP.REDUCE_PROD], ids=["sum", "prod"])
+def test_quantized_sum_and_product_are_refused(code: int) -> None:
+    data = one_op(code, [("x", (2, 3), np.int8, Q8), ("axes", np.array([1], np.int32), {})],
+                  [("y", (2,), np.int8, Q8)], "ReducerOptions", KeepDims=False)
+    with pytest.raises(UnsupportedModelError, match="on i8 is not supported"):
+        import_tflite(data)
+
+
+def test_quantized_transpose_conv_with_float_input_is_refused() -> None:
+    data = one_op(OP.TRANSPOSE_CONV,
+                  [("out_shape", np.array([1, 4, 4, 2], np.int32), {}),
+                   ("w", np.ones((2, 3, 3, 2), np.int8), {"scale": 0.1, "zero_point": 0}),
+                   ("x", (1, 2, 2, 2), np.float32, {})],
+                  [("y", (1, 4, 4, 2), np.float32, {})], "TransposeConvOptions",
+                  Padding=Padding.SAME, StrideW=2, StrideH=2)
+    with pytest.raises(UnsupportedModelError, match="dynamic-range quantization"):
+        import_tflite(data)
+
+
+def test_transpose_conv_fused_activation_other_than_relu_is_refused() -> None:
+    data = one_op(OP.TRANSPOSE_CONV,
+                  [("out_shape", np.array([1, 4, 4, 2], np.int32), {}),
+                   ("w", np.ones((2, 3, 3, 2), np.float32), {}),
+                   ("x", (1, 2, 2, 2), np.float32, {})],
+                  [("y", (1, 4, 4, 2), np.float32, {})], "TransposeConvOptions",
+                  Padding=Padding.SAME, StrideW=2, StrideH=2,
+                  FusedActivationFunction=Activation.TANH)
+    with pytest.raises(UnsupportedModelError, match="fused activation TANH is not supported"):
+        import_tflite(data)
+
+
+@pytest.mark.parametrize(("mask", "label"), [("EllipsisMask", "ellipsis_mask"),
+                                             ("NewAxisMask", "new_axis_mask")])
+def test_strided_slice_masks_that_are_not_imported_are_named(mask: str, label: str) -> None:
+    data = one_op(OP.STRIDED_SLICE, [("x", (4, 5), np.float32, {}),
+                                     ("begin", np.array([0, 0], np.int32), {}),
+                                     ("end", np.array([2, 2], np.int32), {}),
+                                     ("strides", np.array([1, 1], np.int32), {})],
+                  [("y", (2, 2), np.float32, {})], "StridedSliceOptions", **{mask: 1})
+    with pytest.raises(UnsupportedModelError, match=rf"its {label} 1 is not supported"):
+        import_tflite(data)
+
+
+def test_gather_batch_dims_is_refused() -> None:
+    data = one_op(OP.GATHER, [("x", (2, 5), np.float32, {}),
+                              ("i", np.array([[0], [1]], np.int32), {})],
+                  [("y", (2, 1), np.float32, {})], "GatherOptions", Axis=1, BatchDims=1)
+    with pytest.raises(UnsupportedModelError, match="batch_dims 1 is not supported"):
+        import_tflite(data)
+
+
+def test_symmetric_mirror_pad_is_refused() -> None:
+    data = one_op(OP.MIRROR_PAD, [("x", (3, 4), np.float32, {}),
+                                  ("p", np.array([[1, 1], [1, 1]], np.int32), {})],
+                  [("y", (5, 6), np.float32, {})], "MirrorPadOptions", Mode=1)
+    with pytest.raises(UnsupportedModelError, match="SYMMETRIC mirror padding is not supported"):
+        import_tflite(data)
+
+
+def test_quantized_prelu_alpha_varying_along_two_axes_is_refused() -> None:
+    alpha = np.arange(6, dtype=np.int8).reshape(2, 3)
+    data = one_op(OP.PRELU, [("x", (2, 3), np.int8, Q8), ("alpha", alpha, Q8)],
+                  [("y", (2, 3), np.int8, Q8)])
+    with pytest.raises(UnsupportedModelError, match=r"alpha 'alpha' varies along axes \[0, 1\]"):
+        import_tflite(data)
+
+
+def test_quantized_prelu_alpha_must_be_constant() -> None:
+    data = one_op(OP.PRELU, [("x", (2, 3), np.int8, Q8), ("alpha", (3,), np.int8, Q8)],
+                  [("y", (2, 3), np.int8, Q8)])
+    with pytest.raises(UnsupportedModelError, match=r"its alpha \('alpha'\) must be a constant"):
+        import_tflite(data)
+
+
+def test_quantized_maximum_needs_one_quantization() -> None:
+    data = one_op(OP.MAXIMUM, [("a", (2, 3), np.int8, Q8),
+                               ("b", (2, 3), np.int8, {"scale": 0.1, "zero_point": 0})],
+                  [("y", (2, 3), np.int8, Q8)])
+    with pytest.raises(UnsupportedModelError, match=r"but input 'b' quant<0\.1"):
+        import_tflite(data)
+
+
+def test_cast_of_a_quantized_tensor_is_refused() -> None:
+    data = one_op(OP.CAST, [("x", (2, 3), np.int8, Q8)], [("y", (2, 3), np.int32, {})])
+    with pytest.raises(UnsupportedModelError, match="input 'x' is quantized; CAST is imported "
+                                                    "for unquantized tensors only"):
+        import_tflite(data)
+
+
+def test_hard_swish_output_scale_too_small_is_refused() -> None:
+    data = one_op(OP.HARD_SWISH, [("x", (2, 3), np.int8, {"scale": 1.0, "zero_point": 0})],
+                  [("y", (2, 3), np.int8, {"scale": 0.001, "zero_point": 0})])
+    with pytest.raises(UnsupportedModelError, match=r"output scale 0\.001 is too small"):
+        import_tflite(data)
+
+
+def test_split_output_count_must_match() -> None:
+    data = one_op(OP.SPLIT, [("axis", np.array(0, np.int32), {}), ("x", (4, 3), np.float32, {})],
+                  [("y0", (2, 3), np.float32, {})], "SplitOptions", NumSplits=2)
+    with pytest.raises(FrontendError, match="it computes 2 outputs but lists 1"):
+        import_tflite(data)
 
 
 def test_quantization_must_match_where_data_is_copied() -> None:

@@ -152,7 +152,12 @@ class Node:
         return self.add(op)
 
     def add(self, op: Operation) -> Value:
-        """Verify ``op`` (parameters derived from damaged scales can be out of range) and add it."""
+        """Verify ``op`` (parameters derived from damaged scales can be out of range), add it
+        and return its result."""
+        return self.add_op(op).result
+
+    def add_op(self, op: Operation) -> Operation:
+        """Verify and add ``op``, which may have several results."""
         try:
             verify_operation(op)
         except IRError as e:
@@ -161,7 +166,7 @@ class Node:
             if r.type.is_static:
                 check_size(r.type.shape, f"{self.where}: its result")
         self.graph.module.add(op)
-        return op.result
+        return op
 
     def build(self, make: Callable[[], Operation]) -> Value:
         """Add the op ``make()`` builds (a ``from_scales``-style constructor)."""
@@ -334,10 +339,13 @@ class GraphImporter:
                 if out not in self.values:
                     raise node.error(f"output {k} ('{self.tensor_name(out)}') was not computed")
         outputs = [self.value_of(m.tensors[i]) for i in m.outputs]
-        # Constants that converters read but replaced (transposed filters, folded float16).
-        for op in self.module.ops:
-            if isinstance(op, Constant) and not op.result.uses and \
-                    not any(op.result is v for v in outputs):
+        # What nothing reads: constants that converters replaced (transposed filters, folded
+        # float16) and shape arithmetic whose value was folded into a constant operand
+        # (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Walking backwards frees each chain from
+        # its end; only pure ops go.
+        for op in reversed(list(self.module.ops)):
+            if op.is_pure and not any(r.uses for r in op.results) and \
+                    not any(r is v for r in op.results for v in outputs):
                 self.module.erase(op)
         names = [self.tensor_name(i) for i in m.outputs]
         if len(set(names)) != len(names):

@@ -1,7 +1,10 @@
 """The ``quant`` dialect: integer arithmetic on quantized tensors, as the NPU performs it.
 
 Each op computes exactly what the TFLite int8 reference kernel of its kind computes (NCHW,
-the layout of the onnx dialect). Operands and results are quantized tensors (``quant<...>``
+the layout of the onnx dialect), or, with ``arithmetic = "onnxruntime"``, what onnxruntime's
+integer CPU kernel computes; in that mode the kernel takes its float32 scales from the operand
+and result quantization in the types and leaves the fixed-point attributes unused
+(``docs/numerics.md`` gives each op's formula in both modes). Operands and results are quantized tensors (``quant<...>``
 over i8/u8; the interpreter holds their stored integers). Requantization is explicit: the
 fixed-point ``multiplier``/``shift`` attributes (see :mod:`furiosa.ir.quantization`) and the
 result's ``output_scale``/``output_zero_point`` are attributes, so passes, the backend and the
@@ -31,6 +34,7 @@ from furiosa.ir.dialects.common import (
     window_geometry,
 )
 from furiosa.ir.quantization import (
+    ARITHMETIC_MODES,
     IDENTITY_MULTIPLIER,
     INT32_MAX,
     MAX_SHIFT,
@@ -98,6 +102,11 @@ def _positive(values: tuple[int, ...]) -> bool:
 
 def _non_negative(values: tuple[int, ...]) -> bool:
     return all(v >= 0 for v in values)
+
+
+def arithmetic_attr() -> Any:
+    """Which runtime's integer kernels the op reproduces (module docstring); ``tflite`` default."""
+    return attribute(AttrKind.STRING, "tflite", choices=ARITHMETIC_MODES)
 
 
 def strides_attr() -> Any:
@@ -287,6 +296,7 @@ class Conv(RescalingOp):
     shift: tuple[int, ...] = shifts_attr()
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
 
     def window(self) -> Window:
         w = self.type_of("weights")
@@ -352,6 +362,7 @@ class MatMul(RescalingOp):
     shift: tuple[int, ...] = shifts_attr()
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         a, b = self.type_of("A"), self.type_of("B")
@@ -441,6 +452,7 @@ class _AddOrSub(_Binary):
     output_shift: int = shift_attr()
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
 
     @classmethod
     def from_scales(cls, a: Value, b: Value, output: Quantization, *,
@@ -486,6 +498,7 @@ class Mul(_Binary):
     shift: int = shift_attr()
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
 
     @classmethod
     def from_scales(cls, a: Value, b: Value, output: Quantization, *,
@@ -511,6 +524,7 @@ class Requantize(RescalingOp):
     to: ElementType = attribute(AttrKind.ELEMENT, choices=(E.I8, E.U8))
     multiplier: int = multiplier_attr()
     shift: int = shift_attr()
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         per_tensor_quant(self, "input")
@@ -585,15 +599,37 @@ class AveragePool(Operation):
     count_include_pad: int = attribute(AttrKind.INT, 0, choices=(0, 1))
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
+    # onnxruntime's QLinearAveragePool requantizes to its own output quantization inside its
+    # float formula; absent, the result has the input's (TFLite's AVERAGE_POOL always does).
+    output_scale: float | None = attribute(
+        AttrKind.FLOAT, None, check=lambda s: s > 0 and math.isfinite(s),
+        check_text="a positive finite number")
+    output_zero_point: int | None = attribute(AttrKind.INT, None)
 
     def window(self) -> Window:
         return window_of(self, "input", self.kernel_shape, self.strides, self.pads, None)
 
     def infer_types(self) -> list[TensorType]:
-        return _pool_type(self)
+        (t,) = _pool_type(self)
+        if self.output_scale is None and self.output_zero_point is None:
+            return [t]
+        out = Quantization.per_tensor(
+            self.output_scale if self.output_scale is not None else t.quant.scale[0],  # type: ignore[union-attr]
+            self.output_zero_point if self.output_zero_point is not None
+            else t.quant.zero_point[0])  # type: ignore[union-attr]
+        try:
+            return [TensorType(t.shape, t.element, out)]
+        except IRError as e:
+            raise self.error(str(e)) from None
 
     def verify_op(self) -> None:
         check_activation_bounds(self, self.type_of("input").element)
+        own = self.output_scale is not None or self.output_zero_point is not None
+        if own and self.arithmetic != "onnxruntime":
+            raise self.error("an output quantization of its own (output_scale, "
+                             "output_zero_point) needs arithmetic = \"onnxruntime\"; TFLite's "
+                             "average pool keeps the input's")
 
 
 @op_def("quant.MaxPool")
@@ -645,6 +681,7 @@ class Mean(RescalingOp):
     keepdims: int = attribute(AttrKind.INT, 1, choices=(0, 1))
     multiplier: int = multiplier_attr()
     shift: int = shift_attr()
+    arithmetic: str = arithmetic_attr()
 
     def normalized_axes(self) -> tuple[int, ...]:
         rank = self.type_of("input").rank
@@ -662,6 +699,22 @@ class Mean(RescalingOp):
         else:
             shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
         return [self.output_type(shape, x.element)]
+
+    def verify_op(self) -> None:
+        x = self.type_of("input")
+        axes = self.normalized_axes()
+        if self.arithmetic != "onnxruntime" or axes != tuple(range(2, x.rank)) or x.rank < 3:
+            return
+        count = math.prod(x.shape[a] for a in axes)
+        if DYNAMIC in (x.shape[a] for a in axes):
+            return
+        # QLinearGlobalAveragePool refuses these (it would lose exactness in float32).
+        scale = float(np.float32(per_tensor_quant(self, "input").scale[0])
+                      / np.float32(np.float32(self.output_scale) * np.float32(count)))
+        if count >= 1 << 24 or not 2.0**-32 <= scale < 256.0:
+            raise self.error(f"onnxruntime's global average pool needs fewer than 2^24 values "
+                             f"and a scale input_scale / (output_scale · count) in [2^-32, 256), "
+                             f"not {count} values and {scale:g}")
 
     @classmethod
     def from_scales(cls, input: Value, output: Quantization, axes: Sequence[int], *,
@@ -690,6 +743,7 @@ class Concat(RescalingOp):
     axis: int = attribute(AttrKind.INT)
     multiplier: tuple[int, ...] = multipliers_attr()
     shift: tuple[int, ...] = shifts_attr()
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         values = self.operand_list("inputs")
@@ -761,6 +815,7 @@ class FullyConnected(RescalingOp):
                                          check_text="one or more positive finite numbers")
     activation_min: int | None = attribute(AttrKind.INT, None)
     activation_max: int | None = attribute(AttrKind.INT, None)
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         a, b = self.type_of("A"), self.type_of("B")
@@ -834,6 +889,7 @@ class ReduceSum(RescalingOp):
     keepdims: int = attribute(AttrKind.INT, 1, choices=(0, 1))
     multiplier: int = multiplier_attr()
     shift: int = shift_attr()
+    arithmetic: str = arithmetic_attr()
 
     def normalized_axes(self) -> tuple[int, ...]:
         rank = self.type_of("input").rank
@@ -909,6 +965,7 @@ class Softmax(RescalingOp):
     input_left_shift: int = attribute(AttrKind.INT, check=lambda s: 0 <= s <= 31,
                                       check_text="in [0, 31]")
     diff_min: int = attribute(AttrKind.INT, check=lambda d: d <= 0, check_text="<= 0")
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         x = self.type_of("input")
@@ -919,6 +976,9 @@ class Softmax(RescalingOp):
         return [self.output_type(x.shape, x.element)]
 
     def verify_op(self) -> None:
+        if self.arithmetic == "onnxruntime":
+            self._verify_onnxruntime()
+            return
         element = self.type_of("input").element
         if self.output_zero_point != element.min:
             raise self.error(f"attribute 'output_zero_point' is {self.output_zero_point}; an "
@@ -926,6 +986,18 @@ class Softmax(RescalingOp):
         if abs(self.output_scale - SOFTMAX_SCALE) > 0.001 * SOFTMAX_SCALE:
             raise self.error(f"attribute 'output_scale' is {self.output_scale}; the softmax "
                              "computes in steps of 1/256")
+
+    def _verify_onnxruntime(self) -> None:
+        """QLinearSoftmax takes any output quantization but has no beta (ONNX Softmax): the
+        fixed-point attributes, unused in this mode, must still encode beta 1."""
+        s_in = per_tensor_quant(self, "input").scale[0]
+        real = min(s_in * (1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), float(INT32_MAX))
+        expected = quantize_multiplier(real)
+        if (self.input_multiplier, self.input_left_shift) != expected:
+            raise self.error(
+                f"in onnxruntime arithmetic the softmax has no beta, but input_multiplier "
+                f"{self.input_multiplier} and input_left_shift {self.input_left_shift} encode "
+                f"beta != 1 for input scale {s_in} (beta 1 is {expected[0]}, {expected[1]})")
 
     @classmethod
     def from_scales(cls, input: Value, output: Quantization, beta: float = 1.0, *,
@@ -974,6 +1046,7 @@ class ResizeBilinear(Operation):
                                        check_text="two sizes >= 1 (height, width)")
     align_corners: int = attribute(AttrKind.INT, 0, choices=(0, 1))
     half_pixel_centers: int = attribute(AttrKind.INT, 0, choices=(0, 1))
+    arithmetic: str = arithmetic_attr()
 
     def infer_types(self) -> list[TensorType]:
         x = self.type_of("input")

@@ -1,8 +1,8 @@
 """``fold-quant-ops``: Dequantize -> float op -> Quantize into one quant op.
 
 Rooted at ``host.Quantize``: Conv (and Conv -> BatchNormalization), MatMul, Gemm, Add, Sub,
-Mul, AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, Softmax, linear Resize, Mean of
-two, PRelu, Concat, any element-wise function of one tensor (a 256-entry table), Relu/Clip
+Mul, AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, Softmax, linear Resize,
+PRelu, Concat, any element-wise function of one tensor (a 256-entry table), Relu/Clip
 (the producer's activation clamp) become the quant op; an op whose ``QuantFoldable`` names a
 float reference (ConvTranspose, LpNormalization, ReduceL2) becomes it with its attributes; MaxPool and Concat on
 tensors that are already quantized become quant.MaxPool / quant.Concat; Quantize(Dequantize(t))
@@ -40,10 +40,10 @@ from furiosa.ir.dialects.onnx.base import (
 )
 from furiosa.ir.interpreter import has_kernel, run_op
 from furiosa.ir.module import Function
-from furiosa.ir.quantization import INT32_MAX, INT32_MIN, activation_range
+from furiosa.ir.quantization import ARITHMETIC_MODES, INT32_MAX, INT32_MIN, activation_range
 from furiosa.ir.traits import QuantFoldable
 from furiosa.ir.types import DYNAMIC, Quantization, TensorType
-from furiosa.passes.base import FunctionPass, PassContext
+from furiosa.passes.base import FunctionPass, PassContext, option
 from furiosa.passes.fold_qdq.common import (
     EIGHT_BIT,
     E,
@@ -61,6 +61,7 @@ from furiosa.passes.fold_qdq.common import (
 )
 from furiosa.passes.fold_qdq.propagate_qdq import PROPAGATE_PATTERNS
 from furiosa.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily, pattern
+from furiosa.passes.set_arithmetic import set_arithmetic
 
 
 def _split_activation(v: Value) -> tuple[Value, tuple[float | None, float | None] | None]:
@@ -648,29 +649,6 @@ def fold_resize(q: Quantize, rw: Rewriter) -> bool:
     return made is not None and finish(rw, q, made.results[0], new)
 
 
-@pattern(Quantize, name="means-of-two-folded")
-def fold_mean_of_two(q: Quantize, rw: Rewriter) -> bool:
-    """The element-wise Mean of two tensors: quant.Add rescaled for twice the output scale,
-    so the sum comes out halved."""
-    op = _foldable(q.operands[0], "quant.Add")
-    if not isinstance(op, ew.Mean) or len(op.operands) != 2 or \
-            not q.quantization.is_per_tensor:
-        return False
-    a, b = typed_8bit(op.operands[0]), typed_8bit(op.operands[1])
-    if a is None or b is None or a.type.element != b.type.element:
-        return False
-    out = q.quantization
-    twice = Quantization.per_tensor(2 * out.scale[0], out.zero_point[0])
-    new: list[Operation] = []
-
-    def make() -> Operation:
-        add = qd.Add.from_scales(a, b, twice, loc=op.loc)
-        return rebuild(add, add.operands, output_scale=out.scale[0])
-
-    made = build_checked(new, make)
-    return made is not None and finish(rw, q, made.results[0], new)
-
-
 def _channel_slopes(slope: Value, x: TensorType) -> np.ndarray | None:
     """PRelu's constant slope as one value per channel of the N x C x ... input ``x``."""
     value = constant_value(slope)
@@ -780,7 +758,7 @@ def fold_quantize_dequantize(q: Quantize, rw: Rewriter) -> bool:
 FOLD_PATTERNS: list[RewritePattern] = [
     fold_quantize_dequantize, fold_conv, fold_gemm, fold_matmul, fuse_activation, fold_table,
     fold_binary, fold_average_pool, fold_mean, fold_concat, fold_max_pool, fold_typed_concat,
-    fold_float_reference, fold_reduce_sum, fold_softmax, fold_resize, fold_mean_of_two,
+    fold_float_reference, fold_reduce_sum, fold_softmax, fold_resize,
     fold_prelu,
 ]
 # Sweeps of the greedy driver: each runs the patterns to a fixed point from every op, so more
@@ -795,6 +773,14 @@ class FoldQuantOps(FunctionPass):
     NAME = "fold-quant-ops"
     SUMMARY = "fold host.Dequantize -> float op -> host.Quantize into quant ops"
 
+    # QDQ is how ONNX models carry quantization, and ONNX users validate with onnxruntime:
+    # the quant ops folded here reproduce its integer kernels unless told otherwise.
+    arithmetic: str = option("onnxruntime", "whose integer kernels the folded quant ops reproduce",
+                             choices=ARITHMETIC_MODES)
+
     def run_on_function(self, function: Function, ctx: PassContext) -> None:
+        before = set(function.block)
         apply_patterns_greedily(function, [*FOLD_PATTERNS, *PROPAGATE_PATTERNS], ctx,
                                 sweeps=FOLD_SWEEPS)
+        # Only the ops folded here: quant ops a TFLite model came with keep LiteRT's arithmetic.
+        set_arithmetic([op for op in function.block if op not in before], self.arithmetic, ctx)

@@ -175,8 +175,6 @@ MODELS: dict[str, Callable[[Builder], list[str]]] = {
 EXTRA: dict[str, tuple[str, Callable[[Builder], list[str]]]] = {
     "Resize-nearest": ("Resize", lambda b: b.op("Resize", [b.input("x", X), "", b.const(
         "scales", np.array([1, 1, 2, 2], np.float32))], 0.03, mode="nearest")),
-    "Mean-elementwise": ("Mean", lambda b: b.op("Mean", [b.input("a", X), b.input("b", X, 0.02)],
-                                                0.03)),
     "Resize-half": ("Resize", lambda b: b.op("Resize", [b.input("x", X), "", b.const(
         "scales", np.array([1, 1, 0.5, 0.5], np.float32))], 0.03, mode="linear")),
     "Resize-asymmetric": ("Resize", lambda b: b.op("Resize", [b.input("x", X), "", b.const(

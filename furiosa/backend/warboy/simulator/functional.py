@@ -16,10 +16,17 @@ from furiosa.backend.warboy.isa.instructions import DType, Instruction, MemRef, 
 from furiosa.backend.warboy.target import TargetSpec
 from furiosa.errors import FuriosaError
 from furiosa.ir.quantization import (
+    average_pool_float32,
     clamp_to,
+    dequantize_float32,
     divide_round_half_away,
+    exact_matmul,
+    global_average_scale,
     multiply_by_quantized_multiplier,
+    qlinear_add_values,
+    qlinear_mul_values,
     requantize_float32,
+    rint_saturate,
     wrap_int32,
 )
 from furiosa.ir.types import ElementType
@@ -30,7 +37,6 @@ class SimulatorError(FuriosaError):
 
 
 _ELEMENT = {DType.I8: ElementType.I8, DType.U8: ElementType.U8, DType.I32: ElementType.I32}
-_F32 = np.float32
 
 
 class Machine:
@@ -151,29 +157,6 @@ def _copy(machine: Machine, inst: Instruction, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- MAC arrays
-
-_EXACT_F32 = 1 << 24  # every integer of magnitude up to 2^24 is exact in float32
-
-
-def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` of integer-valued float32 arrays, exact, as int64.
-
-    float32 BLAS is twice as fast as float64, and exact while every partial sum stays below
-    2^24 in magnitude, whatever order the BLAS sums in. So the reduction axis is cut into
-    chunks of at most ``2^24 // (max|a| · max|b|)`` terms and the chunks' exact results are
-    added in int64.
-    """
-    depth = a.shape[-1]
-    largest = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0))
-    chunk = depth if largest == 0 else max(1, int(_EXACT_F32 // largest))
-    if chunk >= depth:
-        return np.matmul(a, b).astype(np.int64)
-    total = np.zeros(np.broadcast_shapes((*a.shape[:-1], 1), (*b.shape[:-2], 1, b.shape[-1])),
-                     np.int64)
-    for k in range(0, depth, chunk):  # a few chunks per instruction, never per element
-        total += np.matmul(a[..., k:k + chunk], b[..., k:k + chunk, :]).astype(np.int64)
-    return total
-
 
 def _shared_run(flat: np.ndarray) -> int:
     """The largest ``r`` such that slices come in runs of ``r`` identical rows (1 if none)."""
@@ -307,11 +290,6 @@ def _requant(machine: Machine, inst: Instruction, where: str) -> None:
     machine.write(dst, out, where)
 
 
-def _fma32(a: np.ndarray, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
-    """float32 ``a·b + c`` rounded once: the float64 product of float32 values is exact."""
-    return (np.asarray(a, np.float64) * np.float64(b) + np.asarray(c, np.float64)).astype(_F32)
-
-
 def _binary_inputs(machine: Machine, inst: Instruction,
                    where: str) -> tuple[np.ndarray, np.ndarray, MemRef, ElementType]:
     a, b = _operands(machine, inst, where, "a", "b")
@@ -338,11 +316,9 @@ def _add(machine: Machine, inst: Instruction, where: str) -> None:
         out = clamp_to(y.astype(np.int64) + int(at["out_zp"]), element, lo, hi)
     else:
         # onnxruntime's QLinearAdd: fixed = zc - fma(rA, za, rB·zb); v = fma(A, rA, fma(B, rB, fixed)).
-        ra, rb = _F32(at["a_ratio"]), _F32(at["b_ratio"])
-        za, zb, zc = (_F32(int(at[k])) for k in ("a_zp", "b_zp", "out_zp"))
-        fixed = _F32(zc - _fma32(np.asarray(ra), za, _F32(rb * zb)))
-        v = _fma32(a.astype(_F32), ra, _fma32(b.astype(_F32), rb, fixed))
-        out = clamp_to(np.clip(np.rint(v), -(2.0**40), 2.0**40).astype(np.int64), element, lo, hi)
+        v = qlinear_add_values(a, b, float(at["a_ratio"]), float(at["b_ratio"]),  # type: ignore[arg-type]
+                               int(at["a_zp"]), int(at["b_zp"]), int(at["out_zp"]))  # type: ignore[call-overload]
+        out = rint_saturate(v, element, lo, hi)
     machine.write(dst, out, where)
 
 
@@ -356,9 +332,8 @@ def _mul(machine: Machine, inst: Instruction, where: str) -> None:
         out = clamp_to(y.astype(np.int64) + int(at["out_zp"]), element, lo, hi)
     else:
         # onnxruntime's QLinearMul: the zero point is added in float32 before rounding.
-        v = (product.astype(_F32) * _F32(at["scale"])).astype(_F32) + _F32(int(at["out_zp"]))
-        out = clamp_to(np.clip(np.rint(v.astype(_F32)), -(2.0**40), 2.0**40).astype(np.int64),
-                       element, lo, hi)
+        v = qlinear_mul_values(product, float(at["scale"]), int(at["out_zp"]))  # type: ignore[arg-type, call-overload]
+        out = rint_saturate(v, element, lo, hi)
     machine.write(dst, out, where)
 
 
@@ -403,23 +378,18 @@ def _pool(machine: Machine, inst: Instruction, where: str) -> None:
         # onnxruntime's global path: integer sum, one float32 requantization.
         count_n = h * w
         acc = x.astype(np.int64).sum(axis=(2, 3), keepdims=True) - xz * count_n
-        scale = _F32(_F32(at["x_scale"]) / _F32(_F32(at["out_scale"]) * _F32(count_n)))
+        scale = global_average_scale(float(at["x_scale"]), float(at["out_scale"]), count_n)  # type: ignore[arg-type]
         out = requantize_float32(acc, scale, yz, element, lo, hi)
     else:
         # onnxruntime's QLinearAveragePool: float32 values summed in window order (row-major).
-        xf = (_F32(at["x_scale"]) * (x.astype(np.int64) - xz).astype(_F32)).astype(_F32)
+        xf = dequantize_float32(x, float(at["x_scale"]), xz)  # type: ignore[arg-type]
         win = windows(np.pad(xf, widths)).reshape(n, c, ho, wo, kh * kw)
-        total = np.zeros((n, c, ho, wo), _F32)
-        for k in range(kh * kw):  # sequential float32 sum over the kernel taps, as the reference
-            total = (total + win[..., k]).astype(_F32)
         if at["count_include_pad"]:
-            count_f: np.ndarray | np.float32 = _F32(kh * kw)
+            count_f: np.ndarray | int = kh * kw
         else:
-            ones = windows(np.pad(np.ones((1, 1, h, w), np.int64), widths))
-            count_f = ones.sum(axis=(-2, -1)).astype(_F32)
-        mean = (total / count_f).astype(_F32)
-        v = ((mean / _F32(at["out_scale"])).astype(_F32) + _F32(yz)).astype(_F32)
-        out = clamp_to(np.clip(np.rint(v), -(2.0**40), 2.0**40).astype(np.int64), element, lo, hi)
+            count_f = windows(np.pad(np.ones((1, 1, h, w), np.int64), widths)).sum(axis=(-2, -1))
+        v = average_pool_float32(win, count_f, float(at["out_scale"]), yz)  # type: ignore[arg-type]
+        out = rint_saturate(v, element, lo, hi)
     machine.write(dst, out, where)
 
 

@@ -663,9 +663,7 @@ class Sum(ArithmeticVariadic):
 
 @op_def("onnx.Mean")
 class Mean(ArithmeticVariadic):
-    """mean = element-wise mean of the operands; of two INT8 tensors, a quant.Add that halves
-    the sum."""
-    TRAITS = (QuantFoldable("quant.Add"),)
+    """mean = element-wise mean of the operands."""
 
     ELEMENTS = FLOATS
     RESULTS = (result("mean"),)

@@ -1,9 +1,14 @@
-"""Kernels of the quant dialect: bit-exact int8/uint8 arithmetic (TFLite reference semantics).
+"""Kernels of the quant dialect: bit-exact int8/uint8 arithmetic in either arithmetic mode.
 
-Products of 8-bit values are summed in float64 so that numpy's BLAS does the work: every
-product is below 2^16 in magnitude and every partial sum below 2^53 for any realistic depth,
-so float64 holds them exactly and the summation order does not matter. The int32 accumulator
-of the reference is then recovered exactly, wrapping as int32 arithmetic does.
+``tflite`` ops compute as LiteRT's reference kernels (fixed-point multipliers from the ops'
+attributes); ``onnxruntime`` ops as onnxruntime's integer CPU kernels, deriving their float32
+scales from the operand and result quantization in the types (the fixed-point attributes are
+then unused).
+
+Products of 8-bit values are summed by float32 BLAS through
+:func:`furiosa.ir.quantization.exact_matmul`, which cuts the reduction so that every partial
+sum stays exactly representable; the int32 accumulator is then recovered exactly, wrapping as
+int32 arithmetic does.
 """
 
 from __future__ import annotations
@@ -41,20 +46,46 @@ from furiosa.ir.quantization import (
     IDENTITY_MULTIPLIER,
     INT32_MAX,
     INT32_MIN,
+    average_pool_float32,
     clamp_to,
+    combined_scale,
     dequantize,
+    dequantize_float32,
     divide_round_half_away,
+    exact_matmul,
+    global_average_scale,
     multiply_by_quantized_multiplier,
+    offset_clamp,
+    onnxruntime_table,
+    qlinear_add_ratio,
+    qlinear_add_values,
+    qlinear_mul_scale,
+    qlinear_mul_values,
     quantize,
+    quantize_float32,
+    requantize_float32,
+    rint_saturate,
     round_half_away,
+    softmax_onnxruntime,
     wrap_int32,
 )
-from furiosa.ir.types import TensorType
+from furiosa.ir.types import Quantization, TensorType
+
+ORT = "onnxruntime"
 
 
 def _zero_point(t: TensorType) -> int:
     assert t.quant is not None
     return t.quant.zero_point[0]
+
+
+def _quant(t: TensorType) -> Quantization:
+    assert t.quant is not None
+    return t.quant
+
+
+def _scale(t: TensorType) -> float:
+    return _quant(t).scale[0]
 
 
 def _per_channel(values: tuple[int, ...], rank: int, axis: int) -> np.ndarray:
@@ -86,28 +117,69 @@ def _window_views(xp: np.ndarray, win: Window, out: tuple[int, ...]) -> Iterator
 # --------------------------------------------------------------------------- convolution and matmul
 
 
-@kernel(Conv)
-def _conv(op: Conv, x: np.ndarray, w: np.ndarray,
-          bias: np.ndarray | None = None) -> list[np.ndarray]:
-    xt, yt = op.type_of("input"), op.result.type
+_DEPTHWISE_EXACT_TAPS = 512  # 512 products below 2^15 sum below 2^24: exact in float32
+
+
+def _conv_accumulator(op: Conv, x: np.ndarray, w: np.ndarray,
+                      bias: np.ndarray | None) -> np.ndarray:
+    """Σ (x - x_zp)·w + bias over each window, exact, as int64 (N, M, *out)."""
     win = op.window()
     out = win.out
     n, c = x.shape[:2]
     m, g = w.shape[0], op.group
-    # Padding with the zero point contributes nothing: it is real zero.
-    xp = _pad_spatial(x.astype(np.float64) - _zero_point(xt), win.pads, 0.0)
-    cols = np.stack(list(_window_views(xp, win, out)), axis=2)  # (N, C, K, *out)
     k, positions = math.prod(win.kernel), math.prod(out)
-    cols = cols.reshape(n, g, (c // g) * k, positions)
-    wmat = w.astype(np.float64).reshape(g, m // g, (c // g) * k)
-    acc = np.matmul(wmat, cols).reshape(n, m, *out).astype(np.int64)
-    rank = acc.ndim
+    # Padding with the zero point contributes nothing: it is real zero.
+    xc = x.astype(np.float32)
+    xc -= np.float32(_zero_point(op.type_of("input")))
+    wf = w.astype(np.float32)
+    if g == c == m and k <= _DEPTHWISE_EXACT_TAPS:
+        # Depthwise: one multiply-add per kernel tap over the whole output, no im2col. Each
+        # product is below 2^15 in magnitude, so float32 sums of up to 512 taps are exact.
+        xp = _pad_spatial(xc, win.pads, 0.0)
+        taps = wf.reshape(m, k)
+        total = np.zeros((n, m, *out), np.float32)
+        for i, view in enumerate(_window_views(xp, win, out)):
+            total += view * taps[:, i].reshape((1, m) + (1,) * len(out))
+        acc = total.astype(np.int64)
+    else:
+        if all(kk == 1 for kk in win.kernel) and all(s == 1 for s in win.strides) \
+                and not any(win.pads):
+            cols = xc.reshape(n, g, c // g, positions)  # a 1x1 convolution needs no im2col
+        else:
+            xp = _pad_spatial(xc, win.pads, 0.0)
+            cols = np.stack(list(_window_views(xp, win, out)), axis=2)  # (N, C, K, *out)
+            cols = cols.reshape(n, g, (c // g) * k, positions)
+        acc = exact_matmul(wf.reshape(g, m // g, (c // g) * k), cols).reshape(n, m, *out)
     if bias is not None:
         acc += bias.astype(np.int64).reshape((1, m) + (1,) * len(out))
+    return acc
+
+
+@kernel(Conv)
+def _conv(op: Conv, x: np.ndarray, w: np.ndarray,
+          bias: np.ndarray | None = None) -> list[np.ndarray]:
+    yt = op.result.type
+    acc = _conv_accumulator(op, x, w, bias)
+    rank = acc.ndim
+    lo, hi = activation_bounds(op, yt.element)
+    if op.arithmetic == ORT:
+        # QLinearConv: one float32 multiply by f32(f32(s_in · s_w[c]) / s_out), half to even.
+        scale = combined_scale(_scale(op.type_of("input")), _quant(op.type_of("weights")).scale,
+                               op.output_scale)
+        return [requantize_float32(wrap_int32(acc), _per_channel_f32(scale, rank, 1),
+                                   op.output_zero_point, yt.element, lo, hi)]
     y = multiply_by_quantized_multiplier(acc, _per_channel(op.multiplier, rank, 1),
                                          _per_channel(op.shift, rank, 1))
-    lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
+
+
+def _per_channel_f32(values: np.ndarray, rank: int, axis: int) -> np.ndarray:
+    """Float32 per-channel scales shaped to broadcast along ``axis`` (a scalar if only one)."""
+    if values.size == 1:
+        return values.reshape(())
+    shape = [1] * rank
+    shape[axis] = values.size
+    return values.reshape(shape)
 
 
 def _matmul_accumulator(op: MatMul | FullyConnected, a: np.ndarray, b: np.ndarray,
@@ -117,9 +189,27 @@ def _matmul_accumulator(op: MatMul | FullyConnected, a: np.ndarray, b: np.ndarra
     bq = bt.quant
     assert bq is not None
     b_zp = bq.zero_point[0] if bq.is_per_tensor else 0  # per-column weights are symmetric
-    acc = np.asarray(np.matmul(a.astype(np.float64) - _zero_point(at),
-                               b.astype(np.float64) - b_zp)).astype(np.int64)
+    af = a.astype(np.float32) - np.float32(_zero_point(at))
+    bf = b.astype(np.float32) - np.float32(b_zp)
+    # numpy's rank-1 rules: a vector A is a row, a vector B a column, and both drop out.
+    acc = exact_matmul(af.reshape(1, -1) if a.ndim == 1 else af,
+                       bf.reshape(-1, 1) if b.ndim == 1 else bf)
+    if a.ndim == 1:
+        acc = acc[..., 0, :]
+    if b.ndim == 1:
+        acc = acc[..., 0]
     return acc if bias is None else acc + bias.astype(np.int64)
+
+
+def _matmul_onnxruntime(op: MatMul | FullyConnected, acc: np.ndarray) -> np.ndarray:
+    """QLinearMatMul / QGemm: one float32 multiply by ``f32(f32(s_a · s_b[j]) / s_out)``."""
+    yt = op.result.type
+    scale = combined_scale(_scale(op.type_of("A")), _quant(op.type_of("B")).scale,
+                           op.output_scale)
+    lo, hi = activation_bounds(op, yt.element)
+    # Per-column scales run along the last axis, which is the output's column axis.
+    return requantize_float32(wrap_int32(acc), scale if scale.size > 1 else scale.reshape(()),
+                              op.output_zero_point, yt.element, lo, hi)
 
 
 @kernel(MatMul)
@@ -127,6 +217,8 @@ def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
             bias: np.ndarray | None = None) -> list[np.ndarray]:
     yt = op.result.type
     acc = _matmul_accumulator(op, a, b, bias)
+    if op.arithmetic == ORT:
+        return [_matmul_onnxruntime(op, acc)]
     # Per-column parameters run along the last axis, which is the output's column axis.
     mult = np.asarray(op.multiplier, dtype=np.int64)
     shift = np.asarray(op.shift, dtype=np.int64)
@@ -134,13 +226,15 @@ def _matmul(op: MatMul, a: np.ndarray, b: np.ndarray,
         mult, shift = mult.reshape(()), shift.reshape(())
     y = multiply_by_quantized_multiplier(acc, mult, shift)
     lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 @kernel(FullyConnected)
 def _fully_connected(op: FullyConnected, a: np.ndarray, b: np.ndarray,
                      bias: np.ndarray | None = None) -> list[np.ndarray]:
     yt = op.result.type
+    if op.arithmetic == ORT:
+        return [_matmul_onnxruntime(op, _matmul_accumulator(op, a, b, bias))]
     acc = wrap_int32(_matmul_accumulator(op, a, b, bias))
     # The reference rescales in double: the product rounds once, then half away from zero.
     scaled = round_half_away(acc.astype(np.float64) * np.asarray(op.scale, dtype=np.float64))
@@ -166,27 +260,63 @@ def _add_or_sub(op: Add | Sub, a: np.ndarray, b: np.ndarray, sign: int) -> list[
     y = multiply_by_quantized_multiplier(raw, op.output_multiplier, op.output_shift)
     yt = op.result.type
     lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
+
+
+def broadcast_scalar_operand(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> str:
+    """Which operand onnxruntime's broadcast loop sees as one value per span: ``"a"``, ``"b"``
+    or ``""`` (both spans are full). The span is the innermost run of output axes larger than
+    1 with one broadcast pattern; an operand of size 1 along it is a scalar there."""
+    rank = max(len(a_shape), len(b_shape))
+    a_full = (1,) * (rank - len(a_shape)) + tuple(a_shape)
+    b_full = (1,) * (rank - len(b_shape)) + tuple(b_shape)
+    for da, db in zip(reversed(a_full), reversed(b_full), strict=True):
+        if max(da, db) == 1:
+            continue
+        return "a" if da == 1 else "b" if db == 1 else ""
+    return ""
 
 
 @kernel(Add)
 def _add(op: Add, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    return _add_or_sub(op, a, b, 1)
+    if op.arithmetic != ORT:
+        return _add_or_sub(op, a, b, 1)
+    at, bt, yt = op.type_of("A"), op.type_of("B"), op.result.type
+    # QLinearAdd: the float32 FMA formula on the stored codes.
+    v = qlinear_add_values(a, b, qlinear_add_ratio(_scale(at), op.output_scale),
+                           qlinear_add_ratio(_scale(bt), op.output_scale), _zero_point(at),
+                           _zero_point(bt), op.output_zero_point,
+                           broadcast_scalar_operand(a.shape, b.shape))
+    lo, hi = activation_bounds(op, yt.element)
+    return [rint_saturate(v, yt.element, lo, hi)]
 
 
 @kernel(Sub)
 def _sub(op: Sub, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    return _add_or_sub(op, a, b, -1)
+    if op.arithmetic != ORT:
+        return _add_or_sub(op, a, b, -1)
+    at, bt, yt = op.type_of("A"), op.type_of("B"), op.result.type
+    # onnxruntime does not fuse Sub: DequantizeLinear, a float32 Sub, QuantizeLinear.
+    diff = (dequantize_float32(a, _scale(at), _zero_point(at))
+            - dequantize_float32(b, _scale(bt), _zero_point(bt))).astype(np.float32)
+    lo, hi = activation_bounds(op, yt.element)
+    return [quantize_float32(diff, op.output_scale, op.output_zero_point, yt.element, lo, hi)]
 
 
 @kernel(Mul)
 def _mul(op: Mul, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     product = ((a.astype(np.int64) - _zero_point(op.type_of("A")))
                * (b.astype(np.int64) - _zero_point(op.type_of("B"))))
-    y = multiply_by_quantized_multiplier(product, op.multiplier, op.shift)
     yt = op.result.type
     lo, hi = activation_bounds(op, yt.element)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element, lo, hi)]
+    if op.arithmetic == ORT:
+        # QLinearMul: exact product, float32 multiply, zero point added in float32, half to even.
+        scale = qlinear_mul_scale(_scale(op.type_of("A")), _scale(op.type_of("B")),
+                                  op.output_scale)
+        return [rint_saturate(qlinear_mul_values(product, scale, op.output_zero_point),
+                              yt.element, lo, hi)]
+    y = multiply_by_quantized_multiplier(product, op.multiplier, op.shift)
+    return [offset_clamp(y, _zero_point(yt), yt.element, lo, hi)]
 
 
 def _requantize(x: np.ndarray, t: TensorType, multiplier: int, shift: int,
@@ -198,8 +328,19 @@ def _requantize(x: np.ndarray, t: TensorType, multiplier: int, shift: int,
     return clamp_to(y.astype(np.int64) + _zero_point(out), out.element)
 
 
+def _requantize_onnxruntime(x: np.ndarray, t: TensorType, out: TensorType) -> np.ndarray:
+    """DequantizeLinear -> QuantizeLinear through onnxruntime's 256-entry table (a copy when
+    the quantization is unchanged), as QLinearConcat and the data-movement ops compute it."""
+    if _quant(t) == _quant(out) and t.element == out.element:
+        return x
+    table = onnxruntime_table(lambda v: v, _quant(t), _quant(out), t.element, out.element)
+    return table[x.view(np.uint8)]
+
+
 @kernel(Requantize)
 def _requantize_kernel(op: Requantize, x: np.ndarray) -> list[np.ndarray]:
+    if op.arithmetic == ORT:
+        return [_requantize_onnxruntime(x, op.type_of("input"), op.result.type)]
     return [_requantize(x, op.type_of("input"), op.multiplier, op.shift, op.result.type)]
 
 
@@ -211,8 +352,36 @@ def _table(op: Table, x: np.ndarray) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- pooling and reduction
 
 
+def _valid_counts(x: np.ndarray, win: Window, out: tuple[int, ...]) -> np.ndarray:
+    """The number of unpadded input positions in each window."""
+    ones = _pad_spatial(np.ones((1, 1, *x.shape[2:]), dtype=np.int64), win.pads, 0)
+    return sum(_window_views(ones, win, out))  # type: ignore[return-value]
+
+
+def _average_pool_onnxruntime(op: AveragePool, x: np.ndarray) -> np.ndarray:
+    t = op.type_of("input")
+    win = op.window()
+    out = win.out
+    lo, hi = activation_bounds(op, t.element)
+    s, z = _scale(t), _zero_point(t)
+    ys, yz = _scale(op.result.type), _zero_point(op.result.type)
+    if tuple(win.kernel) == tuple(x.shape[2:]) and not any(win.pads):
+        # A window covering the whole unpadded plane falls back to QLinearGlobalAveragePool.
+        count = math.prod(win.kernel)
+        acc = x.astype(np.int64).sum(axis=tuple(range(2, x.ndim)), keepdims=True) - z * count
+        scale = global_average_scale(s, ys, count)
+        return requantize_float32(acc, scale, yz, t.element, lo, hi)
+    # QLinearAveragePool: dequantized float32 values summed in window order, h outer.
+    xp = _pad_spatial(dequantize_float32(x, s, z), win.pads, 0.0)
+    taps = np.stack(list(_window_views(xp, win, out)), axis=-1)
+    count = math.prod(win.kernel) if op.count_include_pad else _valid_counts(x, win, out)
+    return rint_saturate(average_pool_float32(taps, count, ys, yz), t.element, lo, hi)
+
+
 @kernel(AveragePool)
 def _average_pool(op: AveragePool, x: np.ndarray) -> list[np.ndarray]:
+    if op.arithmetic == ORT:
+        return [_average_pool_onnxruntime(op, x)]
     t = op.type_of("input")
     win = op.window()
     out = win.out
@@ -244,11 +413,36 @@ def _max_pool(op: MaxPool, x: np.ndarray) -> list[np.ndarray]:
     return [clamp_to(y, t.element, lo, hi)]
 
 
+def _float_reduction_onnxruntime(op: Mean | ReduceSum, x: np.ndarray, mean: bool) -> np.ndarray:
+    """DequantizeLinear, a float32 ReduceMean / ReduceSum, QuantizeLinear: onnxruntime does not
+    fuse these. The float32 sum's order is the runtime's own (numpy sums pairwise here)."""
+    t, yt = op.type_of("input"), op.result.type
+    axes = op.normalized_axes()
+    real = dequantize_float32(x, _scale(t), _zero_point(t))
+    total = np.sum(real, axis=axes, keepdims=bool(op.keepdims), dtype=np.float32)
+    if mean:
+        total = (total / np.float32(math.prod(x.shape[a] for a in axes))).astype(np.float32)
+    return quantize_float32(total, op.output_scale, op.output_zero_point, yt.element)
+
+
+def is_spatial_mean(op: Mean) -> bool:
+    """A mean over every axis after N and C: what QLinearGlobalAveragePool computes."""
+    rank = op.type_of("input").rank
+    return rank >= 3 and op.normalized_axes() == tuple(range(2, rank))
+
+
 @kernel(Mean)
 def _mean(op: Mean, x: np.ndarray) -> list[np.ndarray]:
     t, yt = op.type_of("input"), op.result.type
     axes = op.normalized_axes()
     count = math.prod(x.shape[a] for a in axes)
+    if op.arithmetic == ORT:
+        if not is_spatial_mean(op):
+            return [_float_reduction_onnxruntime(op, x, mean=True)]
+        # QLinearGlobalAveragePool: exact integer sum, one float32 requantization.
+        acc = np.sum(x.astype(np.int64) - _zero_point(t), axis=axes, keepdims=bool(op.keepdims))
+        scale = global_average_scale(_scale(t), op.output_scale, count)
+        return [requantize_float32(acc, scale, op.output_zero_point, yt.element)]
     acc = np.sum(x.astype(np.int64) - _zero_point(t), axis=axes, keepdims=bool(op.keepdims))
     scaled = multiply_by_quantized_multiplier(acc, op.multiplier, op.shift)
     y = divide_round_half_away(scaled, count) if count else np.zeros_like(acc)
@@ -262,6 +456,11 @@ def _mean(op: Mean, x: np.ndarray) -> list[np.ndarray]:
 def _concat(op: Concat, *xs: np.ndarray) -> list[np.ndarray]:
     yt = op.result.type
     inputs = op.operand_list("inputs")
+    if op.arithmetic == ORT:
+        # QLinearConcat: inputs in the output's quantization are copied, others go through
+        # onnxruntime's requantization table.
+        parts = [_requantize_onnxruntime(x, v.type, yt) for x, v in zip(xs, inputs, strict=True)]
+        return [np.concatenate(parts, axis=op.axis % yt.rank)]
     parts = [_requantize(x, v.type, m, s, yt)
              for x, v, m, s in zip(xs, inputs, op.multiplier, op.shift, strict=True)]
     return [np.concatenate(parts, axis=op.axis % yt.rank)]
@@ -272,11 +471,13 @@ def _concat(op: Concat, *xs: np.ndarray) -> list[np.ndarray]:
 
 @kernel(ReduceSum)
 def _reduce_sum(op: ReduceSum, x: np.ndarray) -> list[np.ndarray]:
+    if op.arithmetic == ORT:
+        return [_float_reduction_onnxruntime(op, x, mean=False)]
     t, yt = op.type_of("input"), op.result.type
     acc = np.sum(x.astype(np.int64) - _zero_point(t), axis=op.normalized_axes(),
                  keepdims=bool(op.keepdims))
     y = multiply_by_quantized_multiplier(acc, op.multiplier, op.shift)
-    return [clamp_to(y.astype(np.int64) + _zero_point(yt), yt.element)]
+    return [offset_clamp(y, _zero_point(yt), yt.element)]
 
 
 # --------------------------------------------------------------------------- gemmlowp fixed point
@@ -362,6 +563,11 @@ _SOFTMAX_ACCUMULATOR_BITS = 12
 def _softmax(op: Softmax, x: np.ndarray) -> list[np.ndarray]:
     yt = op.result.type
     axis = op.axis % x.ndim
+    if op.arithmetic == ORT:
+        # QLinearSoftmax moves the axis last, computes, and moves it back.
+        y = softmax_onnxruntime(np.moveaxis(x, axis, -1), _scale(op.type_of("input")),
+                                op.output_scale, op.output_zero_point, yt.element)
+        return [np.moveaxis(y, -1, axis)]
     xi = np.moveaxis(x.astype(np.int64), axis, -1)
     diff = xi - xi.max(axis=-1, keepdims=True)
     kept = diff >= op.diff_min
@@ -397,8 +603,55 @@ def _source_coordinates(size_out: int, size_in: int, scale: int,
     return v, lower, upper
 
 
+def _source_weights_f32(size_out: int, size_in: int, align_corners: bool,
+                        half_pixel: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """onnxruntime's float bilinear setup along one axis: (lower index, upper index, weight of
+    the upper, weight of the lower), all float32 arithmetic as its UpsampleBilinear."""
+    f = np.float32
+    scale = f(f(size_out) / f(size_in))
+    x = np.arange(size_out, dtype=f)
+    if scale == 1:
+        orig = x
+    elif align_corners:
+        orig = (np.zeros_like(x) if size_out == 1
+                else ((x * f(size_in - 1)).astype(f) / f(size_out - 1)).astype(f))
+    elif half_pixel:
+        orig = (((x + f(0.5)).astype(f) / scale).astype(f) - f(0.5)).astype(f)
+    else:
+        orig = (x / scale).astype(f)
+    orig = np.clip(orig, f(0), f(size_in - 1)).astype(f)
+    lower = np.minimum(orig.astype(np.int64), size_in - 1)
+    upper = np.minimum(lower + 1, size_in - 1)
+    d1 = np.abs(orig - lower.astype(f)).astype(f)
+    d2 = np.abs(orig - upper.astype(f)).astype(f)
+    same = lower == upper
+    d1[same], d2[same] = f(0.5), f(0.5)
+    return lower, upper, d1, d2
+
+
+def _resize_bilinear_onnxruntime(op: ResizeBilinear, x: np.ndarray) -> np.ndarray:
+    """DequantizeLinear, the float32 linear Resize, QuantizeLinear (onnxruntime keeps a linear
+    Resize in float): ``dx2·dy2·X11 + dx1·dy2·X21 + dx2·dy1·X12 + dx1·dy1·X22``."""
+    t = op.type_of("input")
+    f = np.float32
+    align, half = bool(op.align_corners), bool(op.half_pixel_centers)
+    y0, y1, dy1, dy2 = _source_weights_f32(op.sizes[0], x.shape[2], align, half)
+    x0, x1, dx1, dx2 = _source_weights_f32(op.sizes[1], x.shape[3], align, half)
+    real = dequantize_float32(x, _scale(t), _zero_point(t))
+    r0, r1 = real[:, :, y0], real[:, :, y1]
+    dy1, dy2 = dy1[:, None], dy2[:, None]
+    terms = ((dx2 * dy2).astype(f) * r0[..., x0], (dx1 * dy2).astype(f) * r0[..., x1],
+             (dx2 * dy1).astype(f) * r1[..., x0], (dx1 * dy1).astype(f) * r1[..., x1])
+    total = terms[0].astype(f)
+    for term in terms[1:]:
+        total = (total + term.astype(f)).astype(f)
+    return quantize_float32(total, _scale(t), _zero_point(t), t.element)
+
+
 @kernel(ResizeBilinear)
 def _resize_bilinear(op: ResizeBilinear, x: np.ndarray) -> list[np.ndarray]:
+    if op.arithmetic == ORT:
+        return [_resize_bilinear_onnxruntime(op, x)]
     t = op.type_of("input")
     in_h, in_w = x.shape[2:]
     scale_h, scale_w = op.source_scales(in_h, in_w)

@@ -1,5 +1,5 @@
-"""The simulator's 8-bit arithmetic equals the interpreter's quant kernels (tflite mode) and
-onnxruntime's integer kernels (onnxruntime mode), bit for bit."""
+"""The simulator's 8-bit arithmetic equals the interpreter's quant kernels in each arithmetic
+mode, and onnxruntime's integer kernels in onnxruntime mode, bit for bit."""
 
 from __future__ import annotations
 
@@ -162,3 +162,41 @@ def test_onnxruntime_add_mul_equal_contrib_kernels(op_type: str) -> None:
     got = machine.read(dst, "t")
     mismatches = int((got != expected).sum())
     assert mismatches == 0, f"{mismatches} of {got.size} differ from onnxruntime"
+
+
+def test_onnxruntime_conv_equals_the_interpreter_kernel() -> None:
+    """The same conv in onnxruntime arithmetic: MAC arrays and requantizer against the
+    interpreter's quant.Conv kernel in that mode."""
+    b = ModuleBuilder("sim_conv_ort", 2)
+    x = b.input((1, 8, 6, 7), I8, q(0.04, -7))
+    m = 128
+    w_scales = list(b.rng.uniform(0.002, 0.02, size=m))
+    w = b.weights((m, 8, 3, 3), w_scales)
+    bias = b.bias(0.04, w_scales, m)
+    op = quant.Conv.from_scales(x, w, bias, q(0.25, 3), pads=(1, 1, 1, 1))
+    op.arithmetic = "onnxruntime"
+    xv, wv, bv = values_of(b, op)
+    expected = run_op(op, [xv, wv, bv])[0][0]
+    got = _conv_on_slices(xv[0], wv, bv, combined_scale(0.04, np.array(w_scales, f32), 0.25),
+                          "onnxruntime", -7, 3, (1, 1, 1, 1))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_onnxruntime_add_mul_equal_the_interpreter_kernels() -> None:
+    target = TARGETS["warboy"]
+    b = ModuleBuilder("sim_add_ort", 3)
+    a = b.input((64, 3, 10), I8, q(0.02, 4))
+    c = b.input((64, 3, 10), I8, q(0.05, -9))
+    add = quant.Add.from_scales(a, c, q(0.06, 1))
+    mul = quant.Mul.from_scales(a, c, q(0.01, -2))
+    add.arithmetic = mul.arithmetic = "onnxruntime"
+    av, cv = b.feeds[a.name], b.feeds[c.name]
+    machine, sram = fresh(target)
+    ma, mc = sram.put(av), sram.put(cv)
+    dst_add, dst_mul = sram.alloc((3, 10), DType.I8), sram.alloc((3, 10), DType.I8)
+    run(machine, make("vec.add", dst=dst_add, a=ma, b=mc, mode="onnxruntime", a_zp=4, b_zp=-9,
+                      out_zp=1, a_ratio=f32(0.02) / f32(0.06), b_ratio=f32(0.05) / f32(0.06)))
+    run(machine, make("vec.mul", dst=dst_mul, a=ma, b=mc, mode="onnxruntime", a_zp=4, b_zp=-9,
+                      out_zp=-2, scale=f32(f32(0.02) * f32(0.05)) / f32(0.01)))
+    np.testing.assert_array_equal(machine.read(dst_add, "t"), run_op(add, [av, cv])[0])
+    np.testing.assert_array_equal(machine.read(dst_mul, "t"), run_op(mul, [av, cv])[0])
