@@ -157,8 +157,8 @@ def test_perturbed_add_shows_where_the_error_enters(small: Path) -> None:
     clean = {t.tensor: t for t in compare_model(small).tensors}
 
     def shift_add(module: Module) -> None:
-        # A quant op's output zero point is its result type's: the kernel adds it after
-        # requantizing.
+        # A quant op's output zero point is its result type's and its attribute's (the
+        # kernels of both arithmetic modes add it after requantizing): shift both.
         for f in module.functions:
             for op in f.ops:
                 if isinstance(op, qd.Add):
@@ -166,6 +166,7 @@ def test_perturbed_add_shows_where_the_error_enters(small: Path) -> None:
                     assert t.quant is not None
                     shifted = Quantization.per_tensor(t.quant.scale[0], t.quant.zero_point[0] + 9)
                     op.result.type = attrs.evolve(t, quant=shifted)
+                    op.output_zero_point += 9
 
     report = {t.tensor: t for t in compare_model(small, transform=shift_add).tensors}
     for name in ("x_q", "relu1_q", "conv2_q"):
