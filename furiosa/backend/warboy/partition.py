@@ -171,6 +171,8 @@ def check_acyclic(function: Function, regions: list[list[Operation]]) -> None:
         a, b = node(u), node(v)
         if a != b:
             quotient.add_edge(a, b)
+    if nx.is_directed_acyclic_graph(quotient):
+        return  # the common case, decided by one topological sort; find_cycle walks edges
     try:
         cycle = nx.find_cycle(quotient)
     except nx.NetworkXNoCycle:
@@ -352,6 +354,10 @@ class Partition(ModulePass):
         host_macs = sum(op_macs(op) for op in function.ops if op not in region_of)
         for k, ops in enumerate(regions):
             outline(module, function, ops, module.unique_name(f"{REGION_FUNCTION}_{k}"))
+        # Each call stands where its region began; a region's readers may stand earlier than
+        # its last input's producer, so restore def-before-use once, for every call at once
+        # (the region graph is acyclic, so an order exists).
+        function.sort_topologically()
         ctx.count("regions", len(regions))
         ctx.count("ops-on-npu", len(region_of))
         ctx.count("ops-returned-to-host", returned)
@@ -367,7 +373,8 @@ REGION_FUNCTION = "npu_region"
 
 def outline(module: Module, host: Function, ops: list[Operation], name: str) -> Call:
     """Move the region ``ops`` (in program order) into a new function ``@name`` and call it
-    from ``host`` where the region's first op stood.
+    from ``host`` where the region's first op stood. The caller restores def-before-use in
+    ``host`` afterwards (``sort_topologically``): the call may now precede an input's producer.
 
     The function takes the activations entering the region and returns those leaving it;
     the constants it reads are copied into it (they are data: the NPU program's own),
@@ -422,9 +429,6 @@ def outline(module: Module, host: Function, ops: list[Operation], name: str) -> 
         host.replace_all_uses(old, new)
     for op in reversed(ops):
         host.erase(op)
-    # The call stands where the region began; the region's readers may stand earlier than
-    # its last input's producer, so restore def-before-use (the region graph is acyclic).
-    host.sort_topologically()
     for c in {v.owner for op in ops for v in op.operands
               if v is not None and isinstance(v.owner, Constant)}:
         if c.parent is host and not any(r.uses for r in c.results) and \
