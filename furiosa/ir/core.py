@@ -328,6 +328,16 @@ class Operation:
         op._make_results(list(result_types), result_names)
         return op
 
+    def clone(self, operands: Sequence[Value | None], *, as_class: type[Operation] | None = None,
+              extra: dict[str, AttrValue] | None = None) -> Operation:
+        """This op rebuilt on ``operands``, detached (as ``as_class`` when given, e.g. its NPU
+        twin): the same attributes, result types and names, loc, and ``extra`` (by default a
+        copy of this op's)."""
+        cls = as_class if as_class is not None else type(self)
+        return cls.from_parts(list(operands), self.attributes, [r.type for r in self.results],
+                              self.loc, self.extra if extra is None else extra,
+                              [r.name for r in self.results])
+
     def _make_results(self, types: Sequence[ShapedType], names: Sequence[str | None] | None) -> None:
         names = list(names) if names is not None else [None] * len(types)
         if len(names) != len(types):
@@ -517,12 +527,19 @@ def constant_value(v: Value | None) -> np.ndarray | None:
 CONSTANT_EVAL_BUDGET = 256
 
 
+def produced_constant(v: Value | None) -> np.ndarray | None:
+    """The value of ``v`` when a constant op produces it (no evaluation), else None."""
+    getter = getattr(v.owner, "constant_array", None) if v is not None and v.owner is not None \
+        else None
+    return getter() if getter is not None else None
+
+
 def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
     if v is None or v.owner is None:
         return None
-    getter = getattr(v.owner, "constant_array", None)
-    if getter is not None:
-        return getter()
+    direct = produced_constant(v)
+    if direct is not None:
+        return direct
     # Iterative post-order walk (no recursion limit), visiting at most CONSTANT_EVAL_BUDGET ops.
     budget = CONSTANT_EVAL_BUDGET
     stack: list[tuple[Value, bool]] = [(v, False)]
@@ -535,9 +552,9 @@ def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.n
         if op is None:
             memo[key] = None
             continue
-        getter = getattr(op, "constant_array", None)
-        if getter is not None:
-            memo[key] = getter()
+        direct = produced_constant(cur)
+        if direct is not None:
+            memo[key] = direct
             continue
         static = getattr(op, "static_value", None)
         if static is not None:
@@ -568,8 +585,8 @@ def _constant_value(v: Value | None, memo: dict[int, np.ndarray | None]) -> np.n
 
 
 def _known(v: Value, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
-    getter = getattr(v.owner, "constant_array", None) if v.owner is not None else None
-    return getter() if getter is not None else memo.get(id(v))
+    direct = produced_constant(v)
+    return direct if direct is not None else memo.get(id(v))
 
 
 # Installed by the interpreter when it is imported: ``evaluate(op, arrays)`` runs one op on

@@ -281,9 +281,7 @@ class Function:
             vmap[v] = f.add_input(v.name or "", v.type)
             vmap[v].name = v.name
         for op in self.block:
-            new = type(op).from_parts(
-                [vmap[v] if v is not None else None for v in op.operands], op.attributes,
-                [r.type for r in op.results], op.loc, op.extra, [r.name for r in op.results])
+            new = op.clone([vmap[v] if v is not None else None for v in op.operands])
             f.add(new)
             vmap.update(zip(op.results, new.results, strict=True))
         f.set_outputs([vmap[v] for v in self.outputs], self.output_names)

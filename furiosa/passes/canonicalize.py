@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from furiosa.ir.core import Dense, Operation, Value, constant_value
+from furiosa.ir.core import Dense, Operation, Value, constant_value, produced_constant
 from furiosa.ir.dialects.onnx import elementwise as ew
 from furiosa.ir.dialects.onnx import tensor as tn
 from furiosa.ir.dialects.onnx.base import Constant
@@ -40,7 +40,7 @@ def make_fold_pattern(limit: int) -> RewritePattern:
             # walks a deep ancestry looking for constants.
             args = []
             for v in op.operands:
-                c = None if v is None else _constant_operand(v)
+                c = None if v is None else produced_constant(v)
                 if v is not None and c is None:
                     return False
                 args.append(c)
@@ -54,11 +54,6 @@ def make_fold_pattern(limit: int) -> RewritePattern:
 
     return fold
 
-
-def _constant_operand(v: Value) -> np.ndarray | None:
-    """The value of ``v`` when a constant op produces it."""
-    getter = getattr(v.owner, "constant_array", None) if v.owner is not None else None
-    return getter() if getter is not None else None
 
 
 

@@ -131,8 +131,7 @@ def _convert(function: Function, op: Operation) -> Operation:
     twin = twin_of(op)
     assert twin is not None
     extra = {k: v for k, v in op.extra.items() if k not in (PLACEMENT, REASON, FIX)}
-    new = twin.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
-                          op.loc, extra, [r.name for r in op.results])
+    new = op.clone(op.operands, as_class=twin, extra=extra)
     function.add(new, at=op)
     for old_r in op.results:
         old_r.name = None  # the twin's results carry the names now

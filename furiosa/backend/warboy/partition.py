@@ -201,8 +201,7 @@ def return_to_host(function: Function, op: Operation, reason: str, fix: str) -> 
     extra = {k: v for k, v in op.extra.items() if k not in (LOWER, UNLOWER, PLACEMENT)}
     extra[REASON] = reason
     extra[FIX] = fix
-    new = base.from_parts(list(op.operands), op.attributes, [r.type for r in op.results],
-                          op.loc, extra, [r.name for r in op.results])
+    new = op.clone(op.operands, as_class=base, extra=extra)
     function.add(new, at=op)
     for old in op.results:
         old.name = None  # the new op's results carry the names now
@@ -393,7 +392,7 @@ def outline(module: Module, host: Function, ops: list[Operation], name: str) -> 
             return vmap[v]
         owner = v.owner
         if isinstance(owner, Constant):
-            c = owner.from_parts([], owner.attributes, [v.type], owner.loc, owner.extra, [v.name])
+            c = owner.clone([])
             region.add(c)
             vmap[v] = c.result
         else:
@@ -409,9 +408,7 @@ def outline(module: Module, host: Function, ops: list[Operation], name: str) -> 
         return vmap[v]
 
     for op in ops:
-        new = type(op).from_parts([inner(v) for v in op.operands], op.attributes,
-                                  [r.type for r in op.results], op.loc, dict(op.extra),
-                                  [r.name for r in op.results])
+        new = op.clone([inner(v) for v in op.operands])
         region.add(new)
         vmap.update(zip(op.results, new.results, strict=True))
     host_outputs = {id(v) for v in host.outputs}
