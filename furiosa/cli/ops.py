@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     module = load_model(args.model, input_shapes=input_shapes_from(args))
     report = place(module, args.target_npu, args.batch_size, Path(args.model).name,
-                   default_registry().passes, host_small_regions=args.host_small_regions)
+                   registry=default_registry().passes, host_small_regions=args.host_small_regions)
     if args.format == "json":
         json.dump(report.as_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from furiosa.ir.registry import DialectRegistry
 from furiosa.passes.registry import PassRegistry
 
@@ -18,14 +16,3 @@ def register(dialects: DialectRegistry, passes: PassRegistry) -> None:
     dialects.add_dialect("warboy")
     passes.add_pass(legalize.Legalize, partition.Partition)
 
-
-@cache
-def pass_registry() -> PassRegistry:
-    """The target-independent passes and the backend's: what the backend's own entry points
-    (``furiosa ops``'s placement report) run when no tool hands them a registry."""
-    import furiosa.passes as passes
-
-    registry = PassRegistry()
-    passes.register(registry)
-    register(DialectRegistry(), registry)
-    return registry

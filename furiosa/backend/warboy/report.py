@@ -104,14 +104,10 @@ class PlacementReport:
 
 
 def place(module: Module, target: str = "warboy", batch_size: int = 1,
-          model_name: str = "model", registry: PassRegistry | None = None, *,
+          model_name: str = "model", *, registry: PassRegistry,
           host_small_regions: bool = False) -> PlacementReport:
     """Run the analysis pipeline on ``module`` (in place) and report every op's placement, in
     program order: a region's ops where the host function calls it."""
-    if registry is None:
-        from furiosa.backend.warboy import pass_registry
-
-        registry = pass_registry()
     PassManager(analysis_pipeline(target, batch_size, host_small_regions),
                 registry=registry).run(module)
     regions = {f.name: k for k, f in enumerate(

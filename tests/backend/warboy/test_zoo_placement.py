@@ -11,6 +11,7 @@ from benchmarks.models import MODELS, default_zoo_dir, ensure
 from furiosa.backend.warboy.report import place
 from furiosa.frontends import load_model
 from tests.benchmarks.zoo_testutil import model_params
+from tests.registry import PASSES
 
 pytestmark = pytest.mark.xdist_group("zoo")
 
@@ -20,7 +21,7 @@ def test_every_zoo_model_is_placed(name: str) -> None:
     ensure([name])
     files = [f"{name}.onnx", f"{name}.int8.onnx"] + ([f"{name}.int8.tflite"] if MODELS[name].tflite else [])
     for file in files:
-        report = place(load_model(default_zoo_dir() / file), "warboy", 1, file)
+        report = place(load_model(default_zoo_dir() / file), "warboy", 1, file, registry=PASSES)
         s = report.summary()
         assert s["ops"] == len(report.ops) == s["npu_ops"] + s["host_ops"] > 0
         assert all(o.reason for o in report.ops if o.placement == "host"), file
